@@ -1,0 +1,320 @@
+"""Headless commands on tlgui.core: scan, train, runs, datasets, export, predict.
+
+Exit codes: 0 success, 1 failure (one line on stderr, the traceback in the log file),
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from tlgui.core.events import (
+    BatchProgress,
+    EpochEnded,
+    Event,
+    Notice,
+    PhaseEnded,
+    PhaseStarted,
+    StageProgress,
+)
+from tlgui.logs import setup_logging
+
+log = logging.getLogger("tlgui.cli")
+
+
+class ConsoleReporter:
+    """Prints events: a redrawn progress line on a terminal, plain lines otherwise."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last_plain = 0.0
+        self.open_line = False
+
+    def _line(self, text: str) -> None:
+        if self.open_line:
+            self.stream.write("\n")
+            self.open_line = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _progress(self, text: str, done: bool = False) -> None:
+        if self.tty:
+            self.stream.write("\r" + text[:120].ljust(120))
+            self.open_line = not done
+            if done:
+                self.stream.write("\n")
+            self.stream.flush()
+        elif done or time.monotonic() - self.last_plain > 5:
+            self.last_plain = time.monotonic()
+            self._line(text)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StageProgress):
+            bar = _bar(event.done, event.total)
+            total = f"/{event.total}" if event.total else ""
+            self._progress(f"{event.message} {bar} {event.done}{total}",
+                           done=bool(event.total) and event.done >= event.total)
+        elif isinstance(event, PhaseStarted):
+            self._line(f"Phase {event.phase}: {event.epochs} epochs from epoch "
+                       f"{event.first_epoch}, learning rate {event.learning_rate:g}, "
+                       f"{event.trainable_params:,} trainable parameters")
+        elif isinstance(event, BatchProgress):
+            self._progress(f"  epoch {event.epoch} {_bar(event.batch, event.batches)} "
+                           f"{event.batch}/{event.batches} loss {event.loss:.4f} "
+                           f"ETA {_fmt_s(event.eta_s)}")
+        elif isinstance(event, EpochEnded):
+            self._line(f"  epoch {event.epoch} (phase {event.phase}): loss {event.loss:.4f} "
+                       f"acc {event.accuracy:.4f}  val_loss {event.val_loss:.4f} "
+                       f"val_acc {event.val_accuracy:.4f}  {event.seconds:.1f}s")
+        elif isinstance(event, PhaseEnded):
+            how = "stopped early" if event.stopped_early else "done"
+            self._line(f"Phase {event.phase} {how} in {event.seconds:.1f}s; best epoch "
+                       f"{event.best_epoch}, validation accuracy {event.best_val_accuracy:.4f}")
+        elif isinstance(event, Notice):
+            self._line(f"{event.level}: {event.message}")
+
+
+def _bar(done: int, total: int, width: int = 24) -> str:
+    if not total:
+        return ""
+    filled = int(width * min(done, total) / total)
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def _fmt_s(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from tlgui.core.config import SplitConfig
+    from tlgui.core.dataset import scan
+
+    ds = scan(args.data, SplitConfig(validation_fraction=args.validation_split),
+              report=ConsoleReporter())
+    print(f"{ds.root}  ({ds.layout.replace('_', ' ')})")
+    train, val, test = ds.counts("train"), ds.counts("validation"), ds.counts("test")
+    width = max(len(c) for c in ds.class_names)
+    print(f"{'class':<{width}}  train  validation  test")
+    for c in ds.class_names:
+        print(f"{c:<{width}}  {train[c]:5d}  {val[c]:10d}  {test[c]:4d}")
+    print(f"{'total':<{width}}  {sum(train.values()):5d}  {sum(val.values()):10d}  "
+          f"{sum(test.values()):4d}")
+    for w in ds.warnings:
+        print(f"warning: {w}")
+    if ds.problems:
+        print(f"{len(ds.problems)} file(s) skipped:")
+        for p in ds.problems:
+            print(f"  {p.path}: {p.reason}")
+    return 0
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    from tlgui.core.config import AugmentConfig, PhaseConfig, SplitConfig, TrainConfig
+
+    base = TrainConfig()
+    fine_tune_at: int | str | None = args.fine_tune_at
+    if isinstance(fine_tune_at, str) and fine_tune_at.lstrip("-").isdigit():
+        fine_tune_at = int(fine_tune_at)
+    return TrainConfig(
+        backbone=args.backbone,
+        image_size=args.image_size,
+        weights=args.weights,
+        weights_dir=args.weights_dir,
+        phase1=PhaseConfig(args.epochs, args.lr, args.optimizer, args.patience),
+        phase2=PhaseConfig(args.fine_tune_epochs, args.fine_tune_lr, args.fine_tune_optimizer,
+                           args.patience),
+        fine_tune_at=fine_tune_at,
+        batch_size=args.batch_size,
+        augment=AugmentConfig(mode=args.augment),
+        split=SplitConfig(validation_fraction=args.validation_split),
+        seed=args.seed,
+        dropout=base.dropout,
+    )
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from tlgui.core.dataset import scan
+    from tlgui.core.model_file import save_keras
+    from tlgui.core.training import run_training
+
+    config = _train_config(args)
+    reporter = ConsoleReporter()
+    ds = scan(args.data, config.split, report=reporter)
+    print(f"{len(ds.train)} training and {len(ds.validation)} validation images, "
+          f"{ds.num_classes} classes: {', '.join(ds.class_names)}")
+    for w in ds.warnings:
+        print(f"warning: {w}")
+    if ds.problems:
+        print(f"{len(ds.problems)} file(s) skipped (run 'tlgui scan' to list them)")
+    cancel = threading.Event()
+    try:
+        result = run_training(ds, config, report=reporter, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        print("Cancelled.", file=sys.stderr)
+        return 1
+    if result.cancelled:
+        print("Cancelled; the best finished epoch was kept.", file=sys.stderr)
+    for phase, secs in result.phase_seconds.items():
+        print(f"phase {phase}: {secs:.1f}s, best validation accuracy "
+              f"{result.phase_accuracy[phase]:.4f}")
+    if result.run:
+        print(f"run folder: {result.run.path}")
+    if args.out:
+        out = save_keras(result.model.model, args.out, result.model.class_names,
+                         {"image_size": result.model.image_size,
+                          "backbone": result.model.backbone_name})
+        print(f"model written to {out}")
+    return 0 if not result.cancelled else 1
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from tlgui.core.runs import list_runs
+
+    runs = list_runs()
+    if not runs:
+        print("No runs yet.")
+    for r in runs:
+        acc = f"{r.best_val_accuracy:.4f}" if r.best_val_accuracy is not None else "-"
+        print(f"{r.path.name}  {r.state:<10}  {r.backbone:<16}  val_acc {acc}  "
+              f"{r.epochs} epochs  {r.dataset}")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from tlgui.core.tfds_fetch import fetch_dataset
+
+    dest = fetch_dataset(args.name, Path(args.dest), data_dir=args.data_dir,
+                         report=ConsoleReporter(), limit=args.limit)
+    print(f"written to {dest}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from tlgui.core.export import export_run
+
+    out = export_run(Path(args.run), args.format, Path(args.out), report=ConsoleReporter())
+    for p in out:
+        print(f"written {p}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from tlgui.core.predict import predict_cli
+
+    return predict_cli(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``tlgui`` command."""
+    from tlgui.core.backbones import DEFAULT_BACKBONE, REGISTRY
+
+    p = argparse.ArgumentParser(prog="tlgui", description=__doc__.splitlines()[0])
+    p.add_argument("--verbose", "-v", action="store_true", help="log debug lines too")
+    p.add_argument("--self-test", action="store_true",
+                   help="train, export and predict on generated images; exit 0 if all works")
+    sub = p.add_subparsers(dest="command")
+
+    s = sub.add_parser("scan", help="count images per class and list unusable files")
+    s.add_argument("data", help="folder of class folders (or with train/ and validation/)")
+    s.add_argument("--validation-split", type=float, default=0.2)
+    s.set_defaults(func=_cmd_scan)
+
+    t = sub.add_parser("train", help="train a classifier in two phases")
+    t.add_argument("data")
+    t.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(REGISTRY))
+    t.add_argument("--image-size", type=int, default=None)
+    t.add_argument("--weights", default="imagenet",
+                   help="imagenet (found locally), none, or a weights file")
+    t.add_argument("--weights-dir", default=None, help="folder holding ImageNet weight files")
+    t.add_argument("--epochs", type=int, default=10, help="phase 1 epochs (0 skips it)")
+    t.add_argument("--fine-tune-epochs", type=int, default=10, help="phase 2 epochs (0 skips)")
+    t.add_argument("--fine-tune-at", default=None,
+                   help="first backbone layer (index or name) trained in phase 2")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--fine-tune-lr", type=float, default=1e-5)
+    t.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "rmsprop", "sgd"])
+    t.add_argument("--fine-tune-optimizer", default="adam",
+                   choices=["adam", "adamw", "rmsprop", "sgd"])
+    t.add_argument("--patience", type=int, default=5, help="early stopping patience")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--augment", default="cached_views",
+                   choices=["cached_views", "per_epoch", "off"])
+    t.add_argument("--validation-split", type=float, default=0.2)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default=None, help="also write the model to this .keras file")
+    t.set_defaults(func=_cmd_train)
+
+    r = sub.add_parser("runs", help="list earlier runs")
+    r.set_defaults(func=_cmd_runs)
+
+    d = sub.add_parser("datasets", help="sample data sets")
+    dsub = d.add_subparsers(dest="datasets_command", required=True)
+    f = dsub.add_parser("fetch", help="write a tensorflow-datasets image set as class folders")
+    f.add_argument("name", help="e.g. tf_flowers, cats_vs_dogs")
+    f.add_argument("dest")
+    f.add_argument("--data-dir", default=None, help="local TFDS data folder")
+    f.add_argument("--limit", type=int, default=None, help="at most this many images")
+    f.set_defaults(func=_cmd_fetch)
+
+    e = sub.add_parser("export", help="export a run's model")
+    e.add_argument("run", help="run folder or .keras file")
+    e.add_argument("--format", default="keras",
+                   choices=["keras", "savedmodel", "tflite", "onnx"])
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=_cmd_export)
+
+    pr = sub.add_parser("predict", help="classify images, folders or a mix")
+    pr.add_argument("model", help="a .keras file or run folder")
+    pr.add_argument("paths", nargs="+")
+    pr.add_argument("--top-k", type=int, default=3)
+    pr.add_argument("--csv", default=None)
+    pr.add_argument("--sort-into", default=None)
+    pr.add_argument("--min-confidence", type=float, default=0.0)
+    pr.add_argument("--batch-size", type=int, default=32)
+    pr.set_defaults(func=_cmd_predict)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    log_file = setup_logging(verbose=args.verbose)
+    if args.self_test:
+        from tlgui.selftest import run_self_test
+
+        func: Any = lambda a: run_self_test()  # noqa: E731
+    elif getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    else:
+        func = args.func
+    from tlgui.core.errors import TlguiError
+
+    try:
+        return int(func(args))
+    except TlguiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        log.info("failed: %s", exc, exc_info=True)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        log.exception("unexpected error")
+        print(f"error: {type(exc).__name__}: {exc} (details in {log_file})", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

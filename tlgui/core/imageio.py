@@ -1,0 +1,147 @@
+"""Reading image files with Pillow: header probes for scanning, full decodes to RGB."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+)
+MIN_SIDE = 32
+# Pillow's own bomb threshold (about 89 million pixels): larger images are refused.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+# Never let Pillow silently pad a truncated file with grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageProblem(Exception):
+    """A file that cannot be used as a training image; ``reason`` is shown to the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the header of an image file says, without decoding pixels."""
+
+    format: str
+    width: int
+    height: int
+
+
+def probe(path: Path, min_side: int = MIN_SIDE) -> ImageHeader:
+    """Reads an image header and checks it is usable.
+
+    Args:
+        path: the file.
+        min_side: smallest accepted width and height in pixels.
+
+    Returns:
+        The format and size.
+
+    Raises:
+        ImageProblem: with a reason a user understands.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ImageProblem(f"cannot read file ({exc.strerror})") from exc
+    if size == 0:
+        raise ImageProblem("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                fmt = img.format or "?"
+                width, height = img.size
+    except PermissionError as exc:
+        raise ImageProblem("permission denied") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageProblem("decompression bomb: too many pixels to decode safely") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageProblem("not an image (Pillow cannot identify the file)") from exc
+    except OSError as exc:
+        raise ImageProblem(f"cannot read image header ({exc})") from exc
+    except Exception as exc:  # Pillow plugins raise assorted errors on junk input.
+        raise ImageProblem(f"broken image header ({type(exc).__name__}: {exc})") from exc
+    if fmt not in SUPPORTED_FORMATS:
+        raise ImageProblem(f"unsupported format {fmt}")
+    if width * height > MAX_PIXELS:
+        raise ImageProblem("decompression bomb: too many pixels to decode safely")
+    if min(width, height) < min_side:
+        raise ImageProblem(f"too small ({width}x{height} px, the minimum is {min_side} px)")
+    return ImageHeader(fmt, width, height)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit and 32-bit integer greyscale: scale the full range down to 8 bits.
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr8 = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, "L").convert("RGB")
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scaled = (arr - lo) / (hi - lo or 1.0) * 255.0
+        return Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    return img.convert("RGB")
+
+
+def decode_rgb(path: Path, draft_size: int | None = None) -> np.ndarray:
+    """Decodes a whole image to an RGB uint8 array, upright as EXIF says.
+
+    GIFs and multi-page TIFFs give their first frame; greyscale, palette, RGBA, CMYK
+    and 16-bit images become 8-bit RGB (alpha is dropped, as TensorFlow's decoders do).
+
+    Args:
+        path: the file.
+        draft_size: for JPEGs, let the decoder scale down by a power of two while
+            keeping both sides at least this large (much faster on big photos).
+
+    Returns:
+        An array of shape (height, width, 3), dtype uint8.
+
+    Raises:
+        ImageProblem: the file is unreadable, truncated or not an image.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.format not in SUPPORTED_FORMATS:
+                    raise ImageProblem(f"unsupported format {img.format}")
+                if draft_size and img.format == "JPEG":
+                    img.draft("RGB", (draft_size, draft_size))
+                img.seek(0)
+                img.load()
+                rgb = _to_rgb(ImageOps.exif_transpose(img))
+                arr = np.asarray(rgb, dtype=np.uint8)
+    except ImageProblem:
+        raise
+    except FileNotFoundError as exc:
+        raise ImageProblem("file no longer exists") from exc
+    except PermissionError as exc:
+        raise ImageProblem("permission denied") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageProblem("decompression bomb: too many pixels to decode safely") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageProblem("not an image (Pillow cannot identify the file)") from exc
+    except OSError as exc:
+        raise ImageProblem(f"corrupt or truncated image ({exc})") from exc
+    except Exception as exc:  # Pillow plugins raise assorted errors on junk input.
+        raise ImageProblem(f"cannot decode image ({type(exc).__name__}: {exc})") from exc
+    if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
+        raise ImageProblem(f"unexpected decoded shape {arr.shape}")
+    return arr

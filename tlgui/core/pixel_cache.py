@@ -1,0 +1,191 @@
+"""Decode once: images decoded, resized to the model's size and kept as uint8 on disk.
+
+The cache lives in the user cache folder, never inside the dataset. An entry is keyed by
+the file's absolute path, size, modification time and the target size; each entry is
+written atomically and carries a CRC32, so a file half-written by a killed process or
+damaged later is detected, decoded again, and never used silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tlgui.core.atomic import atomic_write_bytes
+from tlgui.core.dataset import Problem, Sample
+from tlgui.core.errors import Cancelled
+from tlgui.core.events import Report, StageProgress, ignore
+from tlgui.core.imageio import ImageProblem, decode_rgb
+from tlgui.core.paths import cache_dir
+from tlgui.core.resize import resize_to_square
+
+log = logging.getLogger(__name__)
+
+_MAGIC = b"TLGC1\0"
+_HEADER = struct.Struct("<6sHHHI")  # magic, height, width, channels, crc32
+RESIZE_VERSION = "bilinear-aa-1"
+
+
+@dataclass
+class CacheStats:
+    """Counters a test or benchmark can read: how much work the cache saved."""
+
+    decoded: int = 0
+    hits: int = 0
+    corrupt: int = 0
+
+
+class PixelCache:
+    """A folder of decoded, resized images.
+
+    Args:
+        root: the cache folder; default ``<user cache>/tlgui/pixels``.
+        enabled: when False nothing is read or written (every image is decoded).
+    """
+
+    def __init__(self, root: Path | None = None, enabled: bool = True) -> None:
+        self.root = Path(root) if root else cache_dir() / "pixels"
+        self.enabled = enabled
+        self.stats = CacheStats()
+        self._lock = threading.Lock()
+
+    def key(self, sample: Sample, size: int) -> str:
+        """The cache key of an image at a size."""
+        ident = f"{os.path.abspath(sample.path)}|{sample.size}|{sample.mtime_ns}|{size}|{RESIZE_VERSION}"
+        return hashlib.sha1(ident.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def _entry(self, key: str, size: int) -> Path:
+        return self.root / str(size) / key[:2] / f"{key}.bin"
+
+    def read(self, sample: Sample, size: int) -> np.ndarray | None:
+        """The cached pixels, or None when absent or corrupt (a corrupt entry is removed)."""
+        if not self.enabled:
+            return None
+        path = self._entry(self.key(sample, size), size)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            magic, h, w, c, crc = _HEADER.unpack_from(data)
+            body = data[_HEADER.size:]
+            if magic != _MAGIC or len(body) != h * w * c or zlib.crc32(body) != crc:
+                raise ValueError("bad entry")
+        except (struct.error, ValueError):
+            log.warning("corrupt cache entry %s removed", path)
+            with self._lock:
+                self.stats.corrupt += 1
+            path.unlink(missing_ok=True)
+            return None
+        with self._lock:
+            self.stats.hits += 1
+        return np.frombuffer(body, dtype=np.uint8).reshape(h, w, c)
+
+    def write(self, sample: Sample, size: int, pixels: np.ndarray) -> None:
+        """Stores pixels atomically; a failure to write (disk full) only logs."""
+        if not self.enabled:
+            return
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        h, w, c = pixels.shape
+        body = pixels.tobytes()
+        header = _HEADER.pack(_MAGIC, h, w, c, zlib.crc32(body))
+        path = self._entry(self.key(sample, size), size)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, header + body)
+        except OSError as exc:
+            log.warning("cannot write cache entry %s: %s", path, exc)
+
+    def get(self, sample: Sample, size: int) -> np.ndarray:
+        """Pixels of a sample at ``size`` x ``size``, decoding only on a cache miss.
+
+        Raises:
+            ImageProblem: the file cannot be decoded.
+        """
+        cached = self.read(sample, size)
+        if cached is not None:
+            return cached
+        _check_unchanged(sample)
+        pixels = resize_to_square(decode_rgb(sample.path, draft_size=2 * size), size)
+        with self._lock:
+            self.stats.decoded += 1
+        self.write(sample, size, pixels)
+        return pixels
+
+
+def _check_unchanged(sample: Sample) -> None:
+    try:
+        st = sample.path.stat()
+    except FileNotFoundError as exc:
+        raise ImageProblem("file was deleted after the scan") from exc
+    except OSError as exc:
+        raise ImageProblem(f"cannot read file ({exc.strerror})") from exc
+    if st.st_size != sample.size or st.st_mtime_ns != sample.mtime_ns:
+        raise ImageProblem("file changed after the scan; scan the folder again to use it")
+
+
+def load_pixels(
+    samples: Sequence[Sample],
+    size: int,
+    cache: PixelCache,
+    report: Report = ignore,
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
+    """Loads many images at ``size`` x ``size`` through the cache.
+
+    Args:
+        samples: the images.
+        size: side in pixels.
+        cache: the pixel cache.
+        report: receives ``StageProgress("decode", ...)``.
+        cancel: set it to stop; ``Cancelled`` is raised.
+        workers: decoding threads (Pillow decodes without holding the GIL).
+
+    Returns:
+        (pixels uint8 [n, size, size, 3], indices into ``samples`` of those kept,
+        problems for the files that failed to decode).
+    """
+    cancel = cancel or threading.Event()
+    n = len(samples)
+    out = np.empty((n, size, size, 3), dtype=np.uint8)
+    ok = np.zeros(n, dtype=bool)
+    problems: list[Problem] = []
+    workers = workers or min(4, (os.cpu_count() or 2))
+    last = 0.0
+
+    def work(i: int) -> tuple[int, str | None]:
+        if cancel.is_set():
+            return i, None
+        try:
+            out[i] = cache.get(samples[i], size)
+            return i, None
+        except ImageProblem as exc:
+            return i, exc.reason
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, (i, reason) in enumerate(pool.map(work, range(n)), start=1):
+            if cancel.is_set():
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise Cancelled("Loading images cancelled.")
+            if reason is None:
+                ok[i] = True
+            else:
+                problems.append(Problem(samples[i].path, reason))
+            now = time.monotonic()
+            if now - last > 0.1 or done == n:
+                last = now
+                report(StageProgress("decode", done, n, "Decoding images"))
+    kept = np.flatnonzero(ok)
+    return out[kept], kept, problems

@@ -1,0 +1,158 @@
+"""Run folders: one per training run, in the user data folder, every file written atomically.
+
+A run folder holds ``config.json``, ``classes.json``, ``status.json`` (``running``,
+``complete``, ``cancelled`` or ``failed``), ``history.json`` and ``history.csv``, and
+``model.keras`` (the best weights so far). A run killed mid-training keeps
+``status.json`` at ``running`` with a dead process id, and is listed as incomplete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tlgui.core.atomic import atomic_write_json, atomic_write_text
+from tlgui.core.config import TrainConfig
+from tlgui.core.paths import runs_dir
+
+MODEL_FILE = "model.keras"
+HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy",
+                  "learning_rate", "seconds")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run as listed: folder, state and headline figures."""
+
+    path: Path
+    state: str
+    dataset: str
+    backbone: str
+    started: str
+    best_val_accuracy: float | None
+    epochs: int
+
+    @property
+    def model_path(self) -> Path:
+        """The run's model file."""
+        return self.path / MODEL_FILE
+
+
+class RunFolder:
+    """Writes one run's files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def create(cls, dataset_root: Path, root: Path | None = None) -> RunFolder:
+        """A new, uniquely named run folder under ``root`` (default: the user data folder)."""
+        root = root or runs_dir()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", dataset_root.name).strip("-")[:40] or "data"
+        for n in range(1000):
+            path = root / (f"{stamp}-{slug}" + (f"-{n}" if n else ""))
+            try:
+                path.mkdir(parents=True)
+                return cls(path)
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"cannot create a run folder in {root}")
+
+    @property
+    def model_path(self) -> Path:
+        """Where the best model is saved."""
+        return self.path / MODEL_FILE
+
+    def write_start(self, config: TrainConfig, class_names: tuple[str, ...],
+                    dataset_root: Path) -> None:
+        """Writes the config, class names and a ``running`` status."""
+        atomic_write_json(self.path / "config.json", config.to_dict())
+        atomic_write_json(self.path / "classes.json", list(class_names))
+        self.write_status("running", dataset=str(dataset_root), backbone=config.backbone)
+
+    def write_status(self, state: str, **extra: Any) -> None:
+        """Updates ``status.json``, keeping earlier keys."""
+        status = self.read_status()
+        status.update(extra)
+        status.update(state=state, pid=os.getpid(), updated=time.strftime("%Y-%m-%d %H:%M:%S"))
+        status.setdefault("started", status["updated"])
+        atomic_write_json(self.path / "status.json", status)
+
+    def read_status(self) -> dict[str, Any]:
+        """The current status, or an empty dict."""
+        try:
+            data = json.loads((self.path / "status.json").read_text("utf-8"))
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def write_history(self, history: list[dict[str, Any]]) -> None:
+        """Writes the history across both phases as JSON and CSV."""
+        atomic_write_json(self.path / "history.json", history)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(history)
+        atomic_write_text(self.path / "history.csv", buf.getvalue())
+
+
+def read_run(path: Path) -> RunInfo:
+    """Reads a run folder's summary; a ``running`` run whose process is gone is ``incomplete``."""
+    status = RunFolder.__new__(RunFolder)
+    status.path = path
+    data = status.read_status()
+    state = str(data.get("state", "incomplete"))
+    if state == "running" and not _pid_alive(int(data.get("pid", 0) or 0)):
+        state = "incomplete"
+    try:
+        history = json.loads((path / "history.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        history = []
+    accs = [h.get("val_accuracy") for h in history if h.get("val_accuracy") is not None]
+    return RunInfo(
+        path=path,
+        state=state,
+        dataset=str(data.get("dataset", "?")),
+        backbone=str(data.get("backbone", "?")),
+        started=str(data.get("started", "?")),
+        best_val_accuracy=max(accs) if accs else None,
+        epochs=len(history),
+    )
+
+
+def list_runs(root: Path | None = None) -> list[RunInfo]:
+    """Every run folder, newest first."""
+    root = root or runs_dir()
+    if not root.is_dir():
+        return []
+    out = [read_run(p) for p in sorted(root.iterdir(), reverse=True) if p.is_dir()]
+    return out
+
+
+def load_class_names(run_path: Path) -> tuple[str, ...]:
+    """The class names of a run."""
+    return tuple(json.loads((run_path / "classes.json").read_text("utf-8")))
+
+
+def load_config(run_path: Path) -> TrainConfig:
+    """The config of a run."""
+    return TrainConfig.from_dict(json.loads((run_path / "config.json").read_text("utf-8")))
