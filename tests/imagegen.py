@@ -11,14 +11,28 @@ COLORS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200),
           "yellow": (220, 210, 40)}
 
 
-def make_image(color: tuple[int, int, int], size: tuple[int, int], seed: int) -> Image.Image:
-    """A noisy image dominated by ``color`` with a random bright square."""
+PATTERNS = {"red": "hstripes", "green": "vstripes", "blue": "checker", "yellow": "plain"}
+
+
+def make_image(color: tuple[int, int, int], size: tuple[int, int], seed: int,
+               pattern: str = "plain") -> Image.Image:
+    """A noisy image of ``color`` with a class pattern (stripes, checks) at a random phase."""
     rng = np.random.default_rng(seed)
     w, h = size
-    arr = np.clip(rng.normal(0, 25, (h, w, 3)) + np.array(color), 0, 255).astype(np.uint8)
-    x, y = rng.integers(0, max(1, w // 2)), rng.integers(0, max(1, h // 2))
-    arr[y:y + h // 4, x:x + w // 4] = 255 - np.array(color, dtype=np.uint8)
-    return Image.fromarray(arr, "RGB")
+    yy, xx = np.mgrid[0:h, 0:w]
+    period = max(4, min(w, h) // 5)
+    phase = int(rng.integers(0, period))
+    if pattern == "hstripes":
+        mask = ((yy + phase) // (period // 2)) % 2 == 0
+    elif pattern == "vstripes":
+        mask = ((xx + phase) // (period // 2)) % 2 == 0
+    elif pattern == "checker":
+        mask = (((xx + phase) // (period // 2)) + ((yy + phase) // (period // 2))) % 2 == 0
+    else:
+        mask = np.zeros((h, w), bool)
+    base = np.array(color, dtype=np.float64)
+    arr = np.where(mask[..., None], base, base * 0.35) + rng.normal(0, 12, (h, w, 3))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
 
 
 def make_dataset(root: Path, classes: tuple[str, ...] = ("red", "green", "blue"),
@@ -30,6 +44,7 @@ def make_dataset(root: Path, classes: tuple[str, ...] = ("red", "green", "blue")
         d = root / name
         d.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            make_image(COLORS[name], size, seed * 1000 + ci * 100 + i).save(
+            make_image(COLORS[name], size, seed * 1000 + ci * 100 + i,
+                       PATTERNS[name]).save(
                 d / f"img_{i:03d}.{ext}", fmt)
     return root

@@ -20,7 +20,7 @@ import numpy as np
 
 from tlgui.core.errors import Cancelled
 from tlgui.core.events import Report, StageProgress
-from tlgui.core.model import ClassifierModel
+from tlgui.core.model import ClassifierModel, make_inference_backbone_trainer
 
 try:  # PyDataset is the Keras 3 base class; imported lazily by callers via keras.
     import keras
@@ -199,22 +199,15 @@ class ViewBatches(_PyDataset):  # type: ignore[misc]
         self._reshuffle()
 
 
-def head_trainer(cm: ClassifierModel, feature_dim: int) -> Any:
+def head_trainer(cm: ClassifierModel) -> Any:
     """pooled features -> the classifier's own Dropout and Dense layers."""
-    import keras
-
-    inp = keras.Input((feature_dim,), name="pooled")
-    out = cm.head(cm.model.get_layer("dropout")(inp))
-    return keras.Model(inp, out, name="head_trainer")
+    return make_inference_backbone_trainer(
+        [], None, [cm.model.get_layer("dropout"), cm.head], "head_trainer")
 
 
 def top_trainer(cm: ClassifierModel, cut: int) -> Any:
     """cut tensor -> the backbone's top (inference mode) -> pool -> dropout -> Dense."""
-    import keras
-
     _, top = split_backbone(cm.backbone, cut)
-    inp = keras.Input(tuple(top.inputs[0].shape[1:]), name="cut")
-    x = top(inp, training=False)
-    x = cm.model.get_layer("pool")(x)
-    x = cm.model.get_layer("dropout")(x)
-    return keras.Model(inp, cm.head(x), name="top_trainer")
+    return make_inference_backbone_trainer(
+        [], top, [cm.model.get_layer("pool"), cm.model.get_layer("dropout"), cm.head],
+        "top_trainer")

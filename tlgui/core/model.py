@@ -49,6 +49,42 @@ def iter_layers(layer: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tupl
         yield from iter_layers(sub, path)
 
 
+def make_inference_backbone_trainer(pre: list[Any], frozen: Any, post: list[Any],
+                                    name: str) -> Any:
+    """A model running ``pre`` -> ``frozen(training=False)`` -> ``post``, for fitting.
+
+    Keras 3 (seen in 3.15) lets the outer ``training=True`` of ``fit`` override a
+    ``training=False`` recorded on a nested model's call in a functional graph, so
+    BatchNormalization layers of an unfrozen backbone would switch to batch statistics
+    and update their ImageNet moving averages. A subclassed ``call`` that passes
+    ``training=False`` explicitly is honoured, so training always goes through this
+    wrapper; it shares the layer objects, so fitting it trains the classifier.
+    """
+    import keras
+
+    class InferenceBackboneTrainer(keras.Model):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(name=name)
+            self.pre_layers = list(pre)
+            self.frozen_part = frozen
+            self.post_layers = list(post)
+
+        def call(self, x: Any, training: bool | None = None) -> Any:
+            for layer in self.pre_layers:
+                x = layer(x, training=training) if _takes_training(layer) else layer(x)
+            if self.frozen_part is not None:
+                x = self.frozen_part(x, training=False)
+            for layer in self.post_layers:
+                x = layer(x, training=training) if _takes_training(layer) else layer(x)
+            return x
+
+    return InferenceBackboneTrainer()
+
+
+def _takes_training(layer: Any) -> bool:
+    return bool(getattr(layer, "_call_has_training_arg", False))
+
+
 def _make_optimizer(phase: PhaseConfig) -> Any:
     import keras
 
@@ -84,6 +120,7 @@ class ClassifierModel:
         self.image_size = image_size
         self._compiled_flags: tuple[tuple[tuple[str, ...], bool], ...] | None = None
         self.compiled_phase: PhaseConfig | None = None
+        self.trainer: Any = None
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -264,11 +301,24 @@ class ClassifierModel:
         return trainable, total
 
     # -- compile and fit ---------------------------------------------------------
+    def full_trainer(self) -> Any:
+        """The whole model as a trainer whose backbone always runs in inference mode."""
+        before, after, seen = [], [], False
+        for layer in self.model.layers[1:]:
+            if layer.name == BACKBONE_NAME:
+                seen = True
+            elif seen:
+                after.append(layer)
+            else:
+                before.append(layer)
+        return make_inference_backbone_trainer(before, self.backbone, after, "full_trainer")
+
     def compile(self, phase: PhaseConfig, label_smoothing: float = 0.0) -> None:
         """Compiles the model for a phase; this is what clears the recompile gate."""
         import keras
 
-        self.model.compile(
+        self.trainer = self.full_trainer()
+        self.trainer.compile(
             optimizer=_make_optimizer(phase),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
             metrics=["accuracy"],
@@ -277,6 +327,6 @@ class ClassifierModel:
         self._compiled_flags = self.trainable_flags()
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:
-        """``keras.Model.fit`` behind the recompile gate."""
+        """``fit`` behind the recompile gate, with the backbone in inference mode."""
         self.check_compiled()
-        return self.model.fit(*args, **kwargs)
+        return self.trainer.fit(*args, **kwargs)

@@ -129,7 +129,7 @@ class _PhaseMonitor(keras.callbacks.Callback):  # type: ignore[misc]
         score = (row["val_accuracy"], -row["val_loss"]) if has_val else (0.0, -row["loss"])
         if self.best is None or score > self.best:
             self.best, self.best_epoch, self.wait = score, global_epoch, 0
-            self.best_weights = [np.array(v) for v in self.trainer.trainable_weights]
+            self.best_weights = [v.numpy() for v in self.trainer.trainable_weights]
             self.on_best(global_epoch)
         else:
             self.wait += 1
@@ -220,14 +220,14 @@ class _Engine:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
         bs, seed = cfg.batch_size, cfg.seed + phase
         if not self.cached:
-            trainer = cm.model
+            trainer = cm.trainer
             train = _PixelBatches(self.x_train, self.y_train, self.w_train, bs, True, seed)
             val: Any = (self.x_val, self.y_val) if len(self.x_val) else None
         else:
             assert self.train_feats is not None
             if phase == 1:
                 feats = self.train_feats.pooled
-                trainer = ff.head_trainer(cm, feats.shape[-1])
+                trainer = ff.head_trainer(cm)
                 val_x = self.val_feats.pooled[0] if self.val_feats else None
             else:
                 assert self.cut is not None and self.train_feats.cut is not None

@@ -1,0 +1,119 @@
+"""Two-phase training: events, history, run folder, cancel, both augmentation paths."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.imagegen import make_dataset
+from tlgui.core.config import AugmentConfig, PhaseConfig, TrainConfig
+from tlgui.core.dataset import scan
+from tlgui.core.errors import RecompileRequired
+from tlgui.core.events import BatchProgress, EpochEnded, Event, PhaseEnded, PhaseStarted
+from tlgui.core.model import ClassifierModel
+from tlgui.core.model_file import load_keras
+from tlgui.core.runs import list_runs
+from tlgui.core.training import run_training
+
+TINY = TrainConfig(weights="none", image_size=32, batch_size=8,
+                   phase1=PhaseConfig(epochs=2, learning_rate=1e-2),
+                   phase2=PhaseConfig(epochs=2, learning_rate=1e-3),
+                   fine_tune_at=130)
+
+
+@pytest.fixture(scope="module")
+def small_ds(tmp_path_factory: pytest.TempPathFactory):
+    return scan(make_dataset(tmp_path_factory.mktemp("d") / "data", per_class=10))
+
+
+def test_two_phases_one_history_and_a_run_folder(small_ds, isolated_dirs: Path) -> None:
+    events: list[Event] = []
+    result = run_training(small_ds, TINY, report=events.append, run_root=isolated_dirs / "runs")
+    kinds = [type(e) for e in events]
+    assert kinds.count(PhaseStarted) == 2 and kinds.count(PhaseEnded) == 2
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    assert [(e.phase, e.epoch) for e in epochs] == [(1, 1), (1, 2), (2, 3), (2, 4)]
+    assert any(isinstance(e, BatchProgress) for e in events)
+    starts = [e for e in events if isinstance(e, PhaseStarted)]
+    assert starts[1].first_epoch == 3 and starts[1].trainable_params > starts[0].trainable_params
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
+    run = result.run.path
+    assert {"config.json", "classes.json", "status.json", "history.json", "history.csv",
+            "model.keras"} <= {p.name for p in run.iterdir()}
+    assert json.loads((run / "status.json").read_text())["state"] == "complete"
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [r["phase"] for r in rows] == ["1", "1", "2", "2"]
+    model, names, meta = load_keras(run / "model.keras")
+    assert names == ("blue", "green", "red") and meta["image_size"] == 32
+    assert not list(run.glob(".tlgui-tmp-*"))
+    listed = list_runs(isolated_dirs / "runs")
+    assert listed[0].path == run and listed[0].state == "complete"
+
+
+def test_cancel_mid_epoch_stops_within_a_batch(small_ds, isolated_dirs: Path) -> None:
+    cancel = threading.Event()
+    batches_after_cancel: list[BatchProgress] = []
+
+    def report(e: Event) -> None:
+        if isinstance(e, BatchProgress) and e.phase == 2:
+            if cancel.is_set():
+                batches_after_cancel.append(e)
+            cancel.set()
+
+    cfg = TINY.replace(batch_size=4, phase2=PhaseConfig(epochs=5, learning_rate=1e-3))
+    result = run_training(small_ds, cfg, report=report, cancel=cancel,
+                          run_root=isolated_dirs / "runs")
+    assert result.cancelled
+    assert not batches_after_cancel
+    assert [h["phase"] for h in result.history] == [1, 1]  # no phase-2 epoch finished
+    status = json.loads((result.run.path / "status.json").read_text())
+    assert status["state"] == "cancelled"
+    # The best finished epoch's weights are still a working model on disk.
+    model, _, _ = load_keras(result.run.path / "model.keras")
+    assert model(np.zeros((1, 50, 50, 3), np.uint8)).shape == (1, 3)
+
+
+def test_per_epoch_augmentation_path_and_skipped_phase(small_ds) -> None:
+    cfg = TINY.replace(augment=AugmentConfig(mode="per_epoch"), phase1=PhaseConfig(epochs=0))
+    result = run_training(small_ds, cfg, write_run=False)
+    assert [h["phase"] for h in result.history] == [2, 2]
+    assert result.history[0]["epoch"] == 1
+
+
+def test_model_with_unrecompiled_edits_is_refused(small_ds) -> None:
+    cm = ClassifierModel.build(TINY, small_ds.class_names)
+    cm.compile(TINY.phase1)
+    cm.set_fine_tune_at(140)
+    with pytest.raises(RecompileRequired):
+        run_training(small_ds, TINY, model=cm, use_model_trainable=True, write_run=False)
+    cm.compile(TINY.phase1)
+    result = run_training(small_ds, TINY, model=cm, use_model_trainable=True, write_run=False)
+    flags = dict(cm.trainable_flags())
+    layers = cm.backbone.layers
+    assert flags[("backbone", layers[139].name)] is False
+    assert flags[("backbone", layers[141].name)] is True
+    assert len(result.history) == 4
+
+
+@pytest.mark.real_weights
+def test_cached_features_match_the_full_model(small_ds, real_weights_dir: Path) -> None:
+    """Reported validation accuracy equals what the whole model scores on those images."""
+    from tlgui.core.pixel_cache import PixelCache, load_pixels
+
+    cfg = TINY.replace(weights="imagenet", weights_dir=str(real_weights_dir), image_size=96,
+                       phase1=PhaseConfig(epochs=8, learning_rate=1e-3),
+                       phase2=PhaseConfig(epochs=1, learning_rate=1e-4), fine_tune_at=None)
+    result = run_training(small_ds, cfg, write_run=False)
+    assert result.phase_accuracy[1] > 0.8  # real features separate the colours
+    x, kept, _ = load_pixels(small_ds.validation, 96, PixelCache())
+    probs = np.asarray(result.model.model.predict(x, verbose=0))
+    y = np.array([small_ds.validation[i].label for i in kept])
+    acc = float((probs.argmax(1) == y).mean())
+    last = result.history[-1]["val_accuracy"]
+    best2 = result.phase_accuracy[2]
+    assert acc == pytest.approx(best2, abs=1e-6) or acc == pytest.approx(last, abs=1e-6)
