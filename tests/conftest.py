@@ -21,7 +21,8 @@ for _var, _sub in (("TLGUI_CACHE_DIR", "cache"), ("TLGUI_DATA_DIR", "data"),
                    ("TLGUI_LOG_DIR", "logs"), ("TLGUI_SETTINGS_DIR", "settings")):
     os.environ[_var] = str(_SESSION_HOME / _sub)
 
-SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights"
+SHARED_WEIGHTS = Path(os.environ.get(
+    "TLGUI_TEST_WEIGHTS_DIR", Path(__file__).resolve().parents[2] / "shared" / "weights"))
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -40,9 +41,17 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def real_weights_dir() -> Path:
-    """The shared real MobileNetV2 weights; a test marked real_weights fails loudly without."""
+    """The real MobileNetV2 weights (``../shared/weights`` or ``$TLGUI_TEST_WEIGHTS_DIR``).
+
+    Without them a test is skipped with the reason in the summary (``-rs``); in CI, where
+    ``TLGUI_REQUIRE_REAL_WEIGHTS=1`` is set, it fails instead.
+    """
     if not (SHARED_WEIGHTS / "models").is_dir():
-        pytest.fail(f"real weights missing at {SHARED_WEIGHTS}; run without -m real_weights")
+        message = (f"real MobileNetV2 weights not found at {SHARED_WEIGHTS} "
+                   "(set TLGUI_TEST_WEIGHTS_DIR)")
+        if os.environ.get("TLGUI_REQUIRE_REAL_WEIGHTS"):
+            pytest.fail(message)
+        pytest.skip(message)
     return SHARED_WEIGHTS
 
 
@@ -56,7 +65,7 @@ def _no_leaked_threads() -> Iterator[None]:
     try:
         from PySide6.QtCore import QThread
     except ImportError:  # core tests run without Qt installed
-        QThread = None  # type: ignore[assignment,misc]  # noqa: N806
+        QThread = None  # type: ignore[assignment,misc]
     running_qthreads: list[object] = []
     if QThread is not None:
         import gc

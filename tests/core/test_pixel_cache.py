@@ -15,10 +15,10 @@ from tlgui.core.pixel_cache import PixelCache, load_pixels
 def test_second_load_decodes_nothing(tmp_path: Path) -> None:
     ds = scan(make_dataset(tmp_path / "d", per_class=10))
     cache = PixelCache(tmp_path / "cache")
-    x1, kept1, bad1 = load_pixels(ds.train, 40, cache)
+    x1, _kept1, bad1 = load_pixels(ds.train, 40, cache)
     assert cache.stats.decoded == len(ds.train) and cache.stats.hits == 0
     again = PixelCache(tmp_path / "cache")  # a second run: a new process would do this
-    x2, kept2, bad2 = load_pixels(ds.train, 40, again)
+    x2, _kept2, bad2 = load_pixels(ds.train, 40, again)
     assert again.stats.decoded == 0 and again.stats.hits == len(ds.train)
     assert np.array_equal(x1, x2) and x1.shape == (len(ds.train), 40, 40, 3)
     assert not bad1 and not bad2

@@ -48,7 +48,7 @@ def test_two_phases_one_history_and_a_run_folder(small_ds, isolated_dirs: Path) 
     assert json.loads((run / "status.json").read_text())["state"] == "complete"
     rows = list(csv.DictReader((run / "history.csv").open()))
     assert [r["phase"] for r in rows] == ["1", "1", "2", "2"]
-    model, names, meta = load_keras(run / "model.keras")
+    _model, names, meta = load_keras(run / "model.keras")
     assert names == ("blue", "green", "red") and meta["image_size"] == 32
     assert not list(run.glob(".tlgui-tmp-*"))
     listed = list_runs(isolated_dirs / "runs")

@@ -31,6 +31,7 @@ class BackboneSpec:
         preprocessing: ``tf`` scales to -1..1, ``torch`` to ImageNet mean/std,
             ``builtin`` means the backbone normalises raw 0..255 pixels itself.
         summary: one line for the backbone picker.
+        min_size: smallest input size the architecture accepts.
     """
 
     name: str
@@ -40,6 +41,7 @@ class BackboneSpec:
     size_mb: float
     preprocessing: Preprocessing
     summary: str
+    min_size: int = 32
 
     def weights_file(self, image_size: int) -> str:
         """The file name Keras uses for the ImageNet weights without the top."""
@@ -110,7 +112,7 @@ REGISTRY: dict[str, BackboneSpec] = {
         BackboneSpec("ConvNeXtTiny", 224, 27.8, 81.3, 111.0, "builtin",
                      "Modern and accurate; needs a GPU to be quick."),
         BackboneSpec("Xception", 299, 20.9, 79.0, 83.7, "tf",
-                     "Accurate at 299 px; slow without a GPU."),
+                     "Accurate at 299 px; slow without a GPU.", 71),
         BackboneSpec("DenseNet121", 224, 7.0, 75.0, 29.1, "torch",
                      "Compact and accurate; moderate speed."),
     )

@@ -124,7 +124,8 @@ class ClassifierModel:
 
     # -- construction ------------------------------------------------------------
     @classmethod
-    def build(cls, config: TrainConfig, class_names: tuple[str, ...] | list[str]) -> ClassifierModel:
+    def build(cls, config: TrainConfig,
+              class_names: tuple[str, ...] | list[str]) -> ClassifierModel:
         """Builds a new classifier.
 
         Args:
@@ -139,8 +140,10 @@ class ClassifierModel:
 
         spec = backbones.get(config.backbone)
         size = config.image_size or spec.default_size
-        if size < 32:
-            raise ConfigError(f"Image size {size} px is too small; use at least 32.")
+        if size < spec.min_size:
+            raise ConfigError(
+                f"Image size {size} px is too small for {spec.name}; use at least "
+                f"{spec.min_size}.")
         if len(class_names) < 2:
             raise ConfigError("A classifier needs at least two classes.")
         if config.weights == "imagenet":
@@ -154,8 +157,10 @@ class ClassifierModel:
         keras.utils.set_random_seed(config.seed)
         base = spec.constructor()(
             include_top=False, weights=None, input_shape=(size, size, 3),
-            name=BACKBONE_NAME, **spec.constructor_kwargs(),
+            **spec.constructor_kwargs(),
         )
+        # Some constructors look their block layout up by ``name``: rename afterwards.
+        base.name = BACKBONE_NAME
         if weights:
             try:
                 base.load_weights(weights)
@@ -255,7 +260,7 @@ class ClassifierModel:
         """
         layers = self.backbone.layers
         if at is None:
-            return int(round(len(layers) * (1 - DEFAULT_FINE_TUNE_FRACTION)))
+            return round(len(layers) * (1 - DEFAULT_FINE_TUNE_FRACTION))
         if isinstance(at, str) and not at.lstrip("-").isdigit():
             for i, layer in enumerate(layers):
                 if layer.name == at:

@@ -62,7 +62,8 @@ class PixelCache:
 
     def key(self, sample: Sample, size: int) -> str:
         """The cache key of an image at a size."""
-        ident = f"{os.path.abspath(sample.path)}|{sample.size}|{sample.mtime_ns}|{size}|{RESIZE_VERSION}"
+        ident = (f"{os.path.abspath(sample.path)}|{sample.size}|{sample.mtime_ns}|{size}|"
+                 f"{RESIZE_VERSION}")
         return hashlib.sha1(ident.encode("utf-8", "surrogatepass")).hexdigest()
 
     def _entry(self, key: str, size: int) -> Path:

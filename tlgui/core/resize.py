@@ -31,5 +31,6 @@ def resize_to_square(pixels: np.ndarray, size: int) -> np.ndarray:
         pixels[None].astype(np.float32), (size, size),
         interpolation=INTERPOLATION, antialias=ANTIALIAS,
     )
-    arr = keras.ops.convert_to_numpy(out)[0]
-    return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    arr = np.asarray(keras.ops.convert_to_numpy(out))[0]
+    result: np.ndarray = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return result

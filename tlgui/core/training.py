@@ -145,7 +145,8 @@ class _PhaseMonitor(keras.callbacks.Callback):  # type: ignore[misc]
 
 
 def _one_hot(labels: np.ndarray, n: int) -> np.ndarray:
-    return np.eye(n, dtype=np.float32)[labels]
+    out: np.ndarray = np.eye(n, dtype=np.float32)[labels]
+    return out
 
 
 def _sample_weights(labels: np.ndarray, n: int, enabled: bool) -> np.ndarray | None:
@@ -154,7 +155,8 @@ def _sample_weights(labels: np.ndarray, n: int, enabled: bool) -> np.ndarray | N
     if not enabled or present.max() / present.min() <= IMBALANCE_FOR_WEIGHTS:
         return None
     per_class = np.where(counts > 0, len(labels) / (n * np.maximum(counts, 1)), 0.0)
-    return per_class[labels].astype(np.float32)
+    weights: np.ndarray = per_class[labels].astype(np.float32)
+    return weights
 
 
 class _PixelBatches(ff._PyDataset):  # type: ignore[misc]
@@ -230,7 +232,8 @@ class _Engine:
                 trainer = ff.head_trainer(cm)
                 val_x = self.val_feats.pooled[0] if self.val_feats else None
             else:
-                assert self.cut is not None and self.train_feats.cut is not None
+                assert self.cut is not None
+                assert self.train_feats.cut is not None
                 feats = self.train_feats.cut
                 trainer = ff.top_trainer(cm, self.cut)
                 val_x = self.val_feats.cut[0] if self.val_feats and \
