@@ -211,7 +211,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from tlgui.core.predict import predict_cli
 
-    return predict_cli(args)
+    return predict_cli(args, report=ConsoleReporter())
 
 
 def build_parser() -> argparse.ArgumentParser:

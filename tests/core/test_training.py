@@ -117,3 +117,19 @@ def test_cached_features_match_the_full_model(small_ds, real_weights_dir: Path) 
     last = result.history[-1]["val_accuracy"]
     best2 = result.phase_accuracy[2]
     assert acc == pytest.approx(best2, abs=1e-6) or acc == pytest.approx(last, abs=1e-6)
+
+
+@pytest.mark.real_weights
+def test_same_seed_same_history(small_ds, real_weights_dir: Path) -> None:
+    cfg = TINY.replace(weights="imagenet", weights_dir=str(real_weights_dir), image_size=96,
+                       phase1=PhaseConfig(epochs=2), phase2=PhaseConfig(epochs=1),
+                       fine_tune_at=None)
+    a = run_training(small_ds, cfg, write_run=False)
+    b = run_training(small_ds, cfg, write_run=False)
+    c = run_training(small_ds, cfg.replace(seed=7, phase2=PhaseConfig(epochs=0)),
+                     write_run=False)
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    for ha, hb in zip(a.history, b.history, strict=True):
+        for k in keys:
+            assert ha[k] == pytest.approx(hb[k], rel=1e-5, abs=1e-6), k
+    assert a.history[0]["loss"] != c.history[0]["loss"]  # the seed matters

@@ -35,11 +35,24 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     try:
         yield tmp
         _fsync(tmp)
+        set_default_mode(tmp)  # mkstemp made it owner-only; a saved file follows the umask
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def set_default_mode(path: str | Path) -> None:
+    """Gives a file or folder the permissions a plain ``open``/``mkdir`` would.
+
+    ``tempfile`` creates owner-only (0600/0700) entries; files meant to be shared, such
+    as exported models, should follow the user's umask instead once moved into place.
+    """
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    base = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, base & ~mask)
 
 
 def _fsync(path: Path) -> None:

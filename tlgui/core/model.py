@@ -85,7 +85,8 @@ def _takes_training(layer: Any) -> bool:
     return bool(getattr(layer, "_call_has_training_arg", False))
 
 
-def _make_optimizer(phase: PhaseConfig) -> Any:
+def make_optimizer(phase: PhaseConfig) -> Any:
+    """The Keras optimizer a phase asks for."""
     import keras
 
     opts = {
@@ -250,6 +251,10 @@ class ClassifierModel:
                     for sub, flag in saved:
                         sub.trainable = flag
         target.trainable = trainable
+        # Keras does not pass the flag down when the container already had it (seen in
+        # 3.15: ticking a partly trainable backbone left its frozen layers frozen).
+        for _, sub in iter_layers(target):
+            sub.trainable = trainable
 
     def fine_tune_index(self, at: int | str | None) -> int:
         """The backbone layer index where fine-tuning starts.
@@ -324,7 +329,7 @@ class ClassifierModel:
 
         self.trainer = self.full_trainer()
         self.trainer.compile(
-            optimizer=_make_optimizer(phase),
+            optimizer=make_optimizer(phase),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
             metrics=["accuracy"],
         )

@@ -189,4 +189,6 @@ def load_pixels(
                 last = now
                 report(StageProgress("decode", done, n, "Decoding images"))
     kept = np.flatnonzero(ok)
+    if len(kept) == n:  # the usual case: no copy of a few hundred MB
+        return out, kept, problems
     return out[kept], kept, problems

@@ -29,8 +29,9 @@ from tlgui.core.events import (
     Report,
     ignore,
 )
-from tlgui.core.model import ClassifierModel
+from tlgui.core.model import ClassifierModel, make_optimizer
 from tlgui.core.model_file import save_keras
+from tlgui.core.oom import with_oom_retry
 from tlgui.core.pixel_cache import PixelCache, load_pixels
 from tlgui.core.runs import RunFolder
 
@@ -159,7 +160,7 @@ def _sample_weights(labels: np.ndarray, n: int, enabled: bool) -> np.ndarray | N
     return weights
 
 
-class _PixelBatches(ff._PyDataset):  # type: ignore[misc]
+class _PixelBatches(ff.PyDataset):  # type: ignore[misc]
     """uint8 image batches for the whole-model (per-epoch augmentation) path."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch: int,
@@ -209,18 +210,35 @@ class _Engine:
         self.cut = cut
         views = 1 if self.config.augment.mode == "off" else max(1, self.config.augment.views)
         bs = max(self.config.batch_size, 32)
-        self.train_feats = ff.extract(self.cm, self.x_train, views, cut, bs, self.report,
-                                      self.cancel, self.config.seed, "training images")
+        self.train_feats = with_oom_retry(
+            lambda b: ff.extract(self.cm, self.x_train, views, cut, b, self.report,
+                                 self.cancel, self.config.seed, "training images"),
+            bs, self.report, "computing features")
         if len(self.x_val):
-            self.val_feats = ff.extract(self.cm, self.x_val, 1, cut, bs, self.report,
-                                        self.cancel, self.config.seed, "validation images")
+            self.val_feats = with_oom_retry(
+                lambda b: ff.extract(self.cm, self.x_val, 1, cut, b, self.report,
+                                     self.cancel, self.config.seed, "validation images"),
+                bs, self.report, "computing features")
+        # The trainers only read features from here on; the pixels can go.
+        self.x_train = self.x_train[:0]
+        self.x_val = self.x_val[:0]
 
     def fit_phase(self, phase: int, pc: PhaseConfig, first_epoch: int,
                   history: list[dict[str, Any]], on_best: Any) -> _PhaseMonitor:
+        start = len(history)
+
+        def attempt(bs: int) -> _PhaseMonitor:
+            del history[start:]  # an attempt that ran out of memory is run again whole
+            return self._fit_phase(phase, pc, first_epoch, history, on_best, bs)
+
+        return with_oom_retry(attempt, self.config.batch_size, self.report, "training")
+
+    def _fit_phase(self, phase: int, pc: PhaseConfig, first_epoch: int,
+                   history: list[dict[str, Any]], on_best: Any, bs: int) -> _PhaseMonitor:
         cm, cfg = self.cm, self.config
         cm.check_compiled()
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
-        bs, seed = cfg.batch_size, cfg.seed + phase
+        seed = cfg.seed + phase
         if not self.cached:
             trainer = cm.trainer
             train = _PixelBatches(self.x_train, self.y_train, self.w_train, bs, True, seed)
@@ -240,9 +258,7 @@ class _Engine:
                     self.val_feats.cut is not None else None
             train = ff.ViewBatches(feats, self.y_train, self.w_train, bs, True, seed)
             val = (val_x.astype(np.float32), self.y_val) if val_x is not None else None
-            from tlgui.core.model import _make_optimizer
-
-            trainer.compile(optimizer=_make_optimizer(pc), loss=loss, metrics=["accuracy"])
+            trainer.compile(optimizer=make_optimizer(pc), loss=loss, metrics=["accuracy"])
         monitor = _PhaseMonitor(trainer, phase, first_epoch, pc.epochs,
                                 pc.early_stopping_patience, self.report, self.cancel,
                                 history, on_best, pc.learning_rate)
@@ -321,6 +337,7 @@ def run_training(
         y_val = np.array([dataset.validation[i].label for i in kept_v], dtype=np.int64)
         result.decode_seconds = time.monotonic() - t0
         engine = _Engine(cm, config, x_train, y_train, x_val, y_val, report, cancel)
+        del x_train, x_val  # the engine owns them and frees them after feature extraction
 
         def on_best(epoch: int) -> None:
             if run:
