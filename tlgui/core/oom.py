@@ -1,0 +1,60 @@
+"""Out of memory on the accelerator: retry with half the batch instead of failing the run.
+
+TensorFlow raises ``ResourceExhaustedError`` ("OOM when allocating tensor ..."); other
+backends and allocators say "out of memory" or ``RESOURCE_EXHAUSTED``. A batch that does
+not fit is halved, the user is told, and the step is run again, down to one image.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
+from tlgui.core.errors import Cancelled
+from tlgui.core.events import Notice, Report
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_MARKERS = re.compile(r"out of memory|RESOURCE_EXHAUSTED|\bOOM\b", re.IGNORECASE)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True when ``exc`` says that a batch did not fit in (accelerator) memory."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError":
+        return True
+    return _MARKERS.search(str(exc)) is not None
+
+
+def with_oom_retry(fn: Callable[[int], T], batch_size: int, report: Report,
+                   what: str) -> T:
+    """Calls ``fn(batch_size)``, halving the batch after each out-of-memory error.
+
+    Args:
+        fn: the step; it takes the batch size to use and is run again from its start.
+        batch_size: the first batch size tried.
+        report: receives a ``Notice("warning", ...)`` for each smaller batch.
+        what: the step in words, for the message ("computing features", "training").
+
+    Returns:
+        What ``fn`` returns.
+
+    Raises:
+        Whatever ``fn`` raises that is not an out-of-memory error, and the
+        out-of-memory error itself once a batch of one image does not fit.
+    """
+    while True:
+        try:
+            return fn(batch_size)
+        except Cancelled:
+            raise
+        except Exception as exc:
+            if batch_size <= 1 or not is_out_of_memory(exc):
+                raise
+            smaller = max(1, batch_size // 2)
+            log.warning("out of memory while %s at batch size %d: %s", what, batch_size, exc)
+            report(Notice("warning", f"Out of memory while {what} with batches of "
+                                     f"{batch_size}; retrying with a smaller batch of "
+                                     f"{smaller}."))
+            batch_size = smaller
