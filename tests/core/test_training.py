@@ -133,3 +133,27 @@ def test_same_seed_same_history(small_ds, real_weights_dir: Path) -> None:
         for k in keys:
             assert ha[k] == pytest.approx(hb[k], rel=1e-5, abs=1e-6), k
     assert a.history[0]["loss"] != c.history[0]["loss"]  # the seed matters
+
+
+def test_disk_full_while_saving_the_checkpoint_is_a_clear_error(
+        small_ds, isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import tlgui.core.training as training
+
+    real_save = training.save_keras
+    calls = {"n": 0}
+
+    def failing_save(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(training, "save_keras", failing_save)
+    cfg = TINY.replace(phase1=PhaseConfig(epochs=2, learning_rate=1e-2, optimizer="sgd"))
+    with pytest.raises(training.TlguiError, match="Cannot save the checkpoint.*No space"):
+        run_training(small_ds, cfg, run_root=isolated_dirs / "runs")
+    run = next((isolated_dirs / "runs").iterdir())
+    assert json.loads((run / "status.json").read_text())["state"] == "failed"
+    load_keras(run / "model.keras")  # the first checkpoint is intact

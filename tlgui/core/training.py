@@ -19,7 +19,7 @@ import numpy as np
 from tlgui.core import frozen_features as ff
 from tlgui.core.config import PhaseConfig, TrainConfig
 from tlgui.core.dataset import Dataset, Problem
-from tlgui.core.errors import Cancelled, ConfigError
+from tlgui.core.errors import Cancelled, ConfigError, TlguiError
 from tlgui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -340,11 +340,18 @@ def run_training(
         del x_train, x_val  # the engine owns them and frees them after feature extraction
 
         def on_best(epoch: int) -> None:
-            if run:
+            if not run:
+                return
+            try:
                 save_keras(cm.model, run.model_path, cm.class_names,
                            {"image_size": cm.image_size, "backbone": cm.backbone_name,
                             "epoch": epoch})
                 run.write_history(history)
+            except OSError as exc:
+                raise TlguiError(
+                    f"Cannot save the checkpoint in {run.path}: {exc.strerror or exc}. "
+                    "Free some disk space and train again; the previous checkpoint is kept."
+                ) from exc
 
         p1, p2 = config.phase1, config.phase2
         cut = None
