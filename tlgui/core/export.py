@@ -2,7 +2,7 @@
 
 Every format takes raw RGB ``uint8`` pixels (or encoded image bytes) and does the
 backbone's preprocessing itself; augmentation and dropout are left out. The input
-contract of each format is in ``docs/export.md``.
+contract of each format is in the README, "Using a trained model outside tlgui".
 
 Where ``out`` ends in the format's suffix it names the main file and companions go
 beside it; otherwise ``out`` is a folder:
