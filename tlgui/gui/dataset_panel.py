@@ -1,0 +1,333 @@
+"""The Data tab: open a folder of class folders, see classes, split, warnings and problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import QDesktopServices, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlgui.gui.icons import icon
+from tlgui.gui.thumbnails import ThumbnailCache
+
+if TYPE_CHECKING:
+    from tlgui.core.dataset import Dataset
+
+STRIP_COUNT = 14
+STRIP_SIZE = 64
+EMPTY_WIDTH = 640
+_ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+class ClassTableModel(QAbstractTableModel):
+    """One row per class: counts per split and example files for the thumbnail strip."""
+
+    HEADERS = ("Class", "Images", "Training", "Validation", "Examples")
+    EXAMPLES_ROLE = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[tuple[str, int, int, int, list[Path]]] = []
+
+    def set_dataset(self, ds: Dataset | None) -> None:
+        self.beginResetModel()
+        self._rows = []
+        if ds is not None:
+            total, train, val = ds.counts("all"), ds.counts("train"), ds.counts("validation")
+            for name in ds.class_names:
+                examples = [s.path for s in ds.samples_of(name)[:STRIP_COUNT]]
+                self._rows.append((name, total[name], train[name], val[name], examples))
+        self.endResetModel()
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, col = self._rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole and col < 4:
+            return row[col] if col == 0 else f"{row[col]:,}"
+        if role == Qt.ItemDataRole.TextAlignmentRole and 0 < col < 4:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == self.EXAMPLES_ROLE and col == 4:
+            return row[4]
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+
+class ThumbStripDelegate(QStyledItemDelegate):
+    """Paints a row of thumbnails, asking the cache for those it lacks."""
+
+    def __init__(self, cache: ThumbnailCache, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.cache = cache
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _ModelIndex) -> None:
+        super().paint(painter, option, index)
+        paths = index.data(ClassTableModel.EXAMPLES_ROLE) or []
+        rect: QRect = option.rect  # type: ignore[attr-defined]
+        x = rect.x() + 4
+        for path in paths:
+            if x + STRIP_SIZE > rect.right():
+                break
+            cell = QRect(x, rect.y() + (rect.height() - STRIP_SIZE) // 2, STRIP_SIZE, STRIP_SIZE)
+            pix = self.cache.get(path)
+            if pix is None or pix.isNull():
+                painter.fillRect(cell.adjusted(2, 2, -2, -2), Qt.GlobalColor.lightGray)
+            else:
+                scaled = pix.scaled(cell.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                    Qt.TransformationMode.SmoothTransformation)
+                painter.drawPixmap(cell.x() + (STRIP_SIZE - scaled.width()) // 2,
+                                   cell.y() + (STRIP_SIZE - scaled.height()) // 2, scaled)
+            x += STRIP_SIZE + 4
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _ModelIndex) -> QSize:
+        return QSize(STRIP_COUNT * (STRIP_SIZE + 4), STRIP_SIZE + 8)
+
+
+class DatasetPanel(QWidget):
+    """Empty state with instructions, then the scanned dataset."""
+
+    open_requested = Signal(Path)
+    sample_requested = Signal()
+
+    def __init__(self, thumbnails: ThumbnailCache, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._empty_page())
+        self.stack.addWidget(self._details_page())
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.stack)
+        thumbnails.ready.connect(lambda _key: self.class_view.viewport().update())
+
+    # -- pages --------------------------------------------------------------------
+    def _empty_page(self) -> QWidget:
+        page = QWidget()
+        art = QLabel(pixmap=icon("app").pixmap(96, 96))
+        art.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title = QLabel("<h2>Drop a folder of class folders here</h2>")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label = QLabel(
+            "Put the photos of each class in its own sub-folder, named after the class "
+            "(for example <i>flowers/roses</i>, <i>flowers/tulips</i>), then drop the top "
+            "folder on this window, or open it.")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setObjectName("emptyState")
+        self.empty_label.setMinimumHeight(self.empty_label.heightForWidth(EMPTY_WIDTH))
+        open_btn = QPushButton(icon("open"), "Open a dataset folder…")
+        open_btn.clicked.connect(self.choose_folder)
+        sample_btn = QPushButton(icon("sample"), "Get a sample data set…")
+        sample_btn.clicked.connect(self.sample_requested.emit)
+        buttons = QHBoxLayout()
+        buttons.addStretch()
+        buttons.addWidget(open_btn)
+        buttons.addWidget(sample_btn)
+        buttons.addStretch()
+        self.recent_list = QListWidget()
+        self.recent_list.setMaximumHeight(140)
+        self.recent_list.itemActivated.connect(
+            lambda item: self.open_requested.emit(Path(item.text())))
+        self.recent_box = QGroupBox("Recent datasets (double-click to open)")
+        QVBoxLayout(self.recent_box).addWidget(self.recent_list)
+        # A fixed-width column keeps the instructions readable on wide windows.
+        column = QWidget()
+        column.setFixedWidth(EMPTY_WIDTH)
+        v = QVBoxLayout(column)
+        v.addWidget(art)
+        v.addWidget(title)
+        v.addWidget(self.empty_label)
+        v.addLayout(buttons)
+        v.addSpacing(20)
+        v.addWidget(self.recent_box)
+        row = QHBoxLayout()
+        row.addStretch()
+        row.addWidget(column)
+        row.addStretch()
+        outer = QVBoxLayout(page)
+        outer.addStretch()
+        outer.addLayout(row)
+        outer.addStretch()
+        return page
+
+    def _details_page(self) -> QWidget:
+        page = QWidget()
+        self.path_label = QLabel()
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        open_btn = QPushButton(icon("open"), "Open…")
+        open_btn.clicked.connect(self.choose_folder)
+        self.recent_button = QToolButton()
+        self.recent_button.setText("Recent")
+        self.recent_button.setIcon(icon("recent"))
+        self.recent_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self)
+        self.recent_button.setMenu(self.recent_menu)
+        sample_btn = QPushButton(icon("sample"), "Sample data…")
+        sample_btn.clicked.connect(self.sample_requested.emit)
+        top = QHBoxLayout()
+        top.addWidget(self.path_label, 1)
+        top.addWidget(open_btn)
+        top.addWidget(self.recent_button)
+        top.addWidget(sample_btn)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.split_label = QLabel()
+        self.split_label.setWordWrap(True)
+
+        self.class_model = ClassTableModel()
+        self.class_view = QTableView()
+        self.class_view.setModel(self.class_model)
+        self.class_view.setItemDelegateForColumn(4, ThumbStripDelegate(self.thumbnails, self))
+        self.class_view.verticalHeader().setDefaultSectionSize(STRIP_SIZE + 8)
+        self.class_view.verticalHeader().hide()
+        self.class_view.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.class_view.horizontalHeader().setStretchLastSection(True)
+        self.class_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.class_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+
+        self.warnings_label = QLabel()
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setObjectName("warnings")
+        self.warnings_label.setStyleSheet(
+            "QLabel#warnings { background: #fff4d6; border: 1px solid #e0b000; "
+            "border-radius: 4px; padding: 6px; }")
+
+        self.problems_table = QTableWidget(0, 2)
+        self.problems_table.setHorizontalHeaderLabels(["Skipped file", "Why"])
+        self.problems_table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Interactive)
+        self.problems_table.horizontalHeader().setStretchLastSection(True)
+        self.problems_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.problems_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.problems_table.verticalHeader().hide()
+        self.reveal_button = QPushButton(icon("reveal"), "Show in folder")
+        self.reveal_button.setToolTip("Open the folder holding the selected file in your file "
+                                      "manager, to fix or remove it.")
+        self.reveal_button.clicked.connect(self.reveal_selected)
+        self.problems_box = QGroupBox("Skipped files")
+        pv = QVBoxLayout(self.problems_box)
+        pv.addWidget(self.problems_table)
+        row = QHBoxLayout()
+        row.addStretch()
+        row.addWidget(self.reveal_button)
+        pv.addLayout(row)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.class_view)
+        split.addWidget(self.problems_box)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        v = QVBoxLayout(page)
+        v.addLayout(top)
+        v.addWidget(self.summary_label)
+        v.addWidget(self.split_label)
+        v.addWidget(self.warnings_label)
+        v.addWidget(split, 1)
+        return page
+
+    # -- actions ------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of class folders")
+        if folder:
+            self.open_requested.emit(Path(folder))
+
+    def set_recent(self, paths: list[str]) -> None:
+        self.recent_list.clear()
+        self.recent_menu.clear()
+        for p in paths:
+            self.recent_list.addItem(QListWidgetItem(icon("open"), p))
+            action = self.recent_menu.addAction(p)
+            action.triggered.connect(lambda _=False, p=p: self.open_requested.emit(Path(p)))
+        self.recent_box.setVisible(bool(paths))
+        self.recent_button.setEnabled(bool(paths))
+
+    def reveal_selected(self) -> None:
+        rows = self.problems_table.selectionModel().selectedRows()
+        row = rows[0].row() if rows else 0
+        item = self.problems_table.item(row, 0)
+        if item is None:
+            return
+        path = Path(item.data(Qt.ItemDataRole.UserRole))
+        folder = path if path.is_dir() else path.parent
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    # -- display ------------------------------------------------------------------
+    def show_dataset(self, ds: Dataset) -> None:
+        """Fills the details page."""
+        self.stack.setCurrentIndex(1)
+        self.path_label.setText(f"<b>{ds.root.name}</b> &nbsp; <small>{ds.root}</small>")
+        n_train, n_val, n_test = len(ds.train), len(ds.validation), len(ds.test)
+        self.summary_label.setText(
+            f"{ds.num_classes} classes · {n_train + n_val + n_test:,} usable images · "
+            f"{n_train:,} for training, {n_val:,} for validation"
+            + (f", {n_test:,} for testing" if n_test else "")
+            + (f" · {len(ds.problems)} skipped" if ds.problems else ""))
+        if ds.layout == "split_folders":
+            self.split_label.setText("Split: the folder's own train/ and validation/ folders.")
+        else:
+            share = n_val / max(1, n_train + n_val)
+            self.split_label.setText(
+                f"Split: {share:.0%} of each class is held back, at random but always the "
+                "same way for the same files, to check the model on images it has never "
+                "seen; the rest train it.")
+        self.class_model.set_dataset(ds)
+        self.warnings_label.setVisible(bool(ds.warnings))
+        self.warnings_label.setText("<br>".join(f"⚠ {w}" for w in ds.warnings))
+        self.problems_table.setRowCount(len(ds.problems))
+        for i, p in enumerate(ds.problems):
+            try:
+                shown = str(p.path.relative_to(ds.root))
+            except ValueError:
+                shown = str(p.path)
+            item = QTableWidgetItem(shown)
+            item.setData(Qt.ItemDataRole.UserRole, str(p.path))
+            item.setToolTip(str(p.path))
+            self.problems_table.setItem(i, 0, item)
+            self.problems_table.setItem(i, 1, QTableWidgetItem(p.reason))
+        self.problems_table.resizeColumnToContents(0)
+        self.problems_box.setTitle(f"Skipped files ({len(ds.problems)})")
+        self.problems_box.setVisible(bool(ds.problems))

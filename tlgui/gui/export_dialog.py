@@ -1,0 +1,156 @@
+"""Exporting the trained model: format, destination, progress (in a worker)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlgui.core.events import StageProgress
+from tlgui.gui import jobs
+from tlgui.gui.dialogs import error_text
+from tlgui.gui.icons import icon
+from tlgui.gui.workers import Job, start_job
+
+FORMATS = (
+    ("keras", "Keras (.keras): for Python and Keras", ".keras"),
+    ("savedmodel", "TensorFlow SavedModel (a folder): for TensorFlow Serving", ""),
+    ("tflite", "TensorFlow Lite (.tflite): phones and small devices", ".tflite"),
+    ("onnx", "ONNX (.onnx): other tools and programming languages", ".onnx"),
+)
+
+
+class ExportDialog(QDialog):
+    """Exports ``cm`` (a ClassifierModel); emits ``exported(path)`` when written."""
+
+    exported = Signal(Path)
+
+    def __init__(self, cm: Any, folder: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export the model")
+        self.setWindowIcon(icon("export"))
+        self.cm = cm
+        self.folder = folder
+        self.job: Job | None = None
+        self.result: Any = None
+        self.format_box = QComboBox()
+        for fmt, text, _suffix in FORMATS:
+            self.format_box.addItem(text, fmt)
+        self.format_box.setToolTip("Every format takes photos of any size as they are and "
+                                   "gives one probability per class; the class names go with "
+                                   "the model.")
+        self.format_box.currentIndexChanged.connect(self._update_dest)
+        self.dest = QLineEdit()
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.dest, 1)
+        row.addWidget(browse)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.message = QLabel(f"Classes: {', '.join(cm.class_names)} · input {cm.image_size} px "
+                              "(resized inside the model)")
+        self.message.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.export_button = self.buttons.addButton("Export",
+                                                    QDialogButtonBox.ButtonRole.ActionRole)
+        self.export_button.setIcon(icon("export"))
+        self.export_button.clicked.connect(self.start)
+        self.buttons.rejected.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("Format", self.format_box)
+        form.addRow("Save as", row)
+        v = QVBoxLayout(self)
+        v.addLayout(form)
+        v.addWidget(self.message)
+        v.addWidget(self.progress)
+        v.addWidget(self.buttons)
+        self._update_dest()
+        self.resize(640, self.sizeHint().height())
+
+    def fmt(self) -> str:
+        return str(self.format_box.currentData())
+
+    def _update_dest(self) -> None:
+        current = self.dest.text().strip()
+        stem = Path(current) if current else self.folder / "classifier"
+        name = stem.name
+        for end in (".keras", ".tflite", ".onnx", "_savedmodel"):
+            name = name.removesuffix(end)
+        suffix = FORMATS[self.format_box.currentIndex()][2] or "_savedmodel"
+        self.dest.setText(str(stem.with_name(name + suffix)))
+
+    def _browse(self) -> None:
+        if self.fmt() == "savedmodel":
+            folder = QFileDialog.getExistingDirectory(self, "Save the SavedModel inside")
+            if folder:
+                self.dest.setText(str(Path(folder) / "classifier_savedmodel"))
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export the model as", self.dest.text())
+        if path:
+            self.dest.setText(path)
+
+    def start(self) -> None:
+        out = Path(self.dest.text().strip()).expanduser()
+        self.export_button.setEnabled(False)
+        self.format_box.setEnabled(False)
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.message.setText(f"Exporting to {out}…")
+        self.job = start_job(
+            "export", functools.partial(jobs.export, self.cm, self.fmt(), out),
+            on_progress=self._on_progress, on_success=lambda r: self._on_done(out, r),
+            on_failure=self._on_failed, on_cancel=self._on_cancelled)
+
+    def _on_progress(self, event: object) -> None:
+        if isinstance(event, StageProgress):
+            if event.total:
+                self.progress.setRange(0, event.total)
+                self.progress.setValue(event.done)
+            if event.message:
+                self.message.setText(event.message)
+
+    def _on_done(self, out: Path, result: Any) -> None:
+        self.result = result
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        written = result if isinstance(result, list | tuple) else [result or out]
+        self.message.setText("Written: " + ", ".join(str(p) for p in written))
+        self._ready()
+        self.exported.emit(Path(written[0]) if written else out)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.progress.setVisible(False)
+        self.message.setText(f"<b>Export failed.</b> {error_text(exc)}")
+        self._ready()
+
+    def _on_cancelled(self) -> None:
+        self.progress.setVisible(False)
+        self.message.setText("Export cancelled; nothing was written.")
+        self._ready()
+
+    def _ready(self) -> None:
+        self.export_button.setEnabled(True)
+        self.format_box.setEnabled(True)
+
+    def reject(self) -> None:
+        if self.job is not None and self.job.is_running():
+            self.job.cancel()
+            self.job.wait()
+        super().reject()

@@ -1,0 +1,244 @@
+"""The main window: composes the panels and wires their signals; it holds no logic."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QToolBar
+
+from tlgui.core.events import StageProgress
+from tlgui.gui import dialogs, jobs
+from tlgui.gui.dataset_panel import DatasetPanel
+from tlgui.gui.evaluate_panel import EvaluatePanel
+from tlgui.gui.icons import icon
+from tlgui.gui.model_panel import ModelPanel
+from tlgui.gui.predict_panel import PredictPanel, local_paths
+from tlgui.gui.session import Session
+from tlgui.gui.settings import app_settings, last_dataset, load_config, recent_datasets, save_config
+from tlgui.gui.thumbnails import ThumbnailCache
+from tlgui.gui.training_panel import TrainingPanel
+from tlgui.gui.workers import Job, start_job, stop_all
+
+log = logging.getLogger(__name__)
+DATA, MODEL, TRAIN, EVALUATE, PREDICT = range(5)
+
+
+class MainWindow(QMainWindow):
+    """Data, Model, Train, Evaluate and Predict tabs over one ``Session``."""
+
+    def __init__(self, settings: QSettings | None = None, restore_last: bool = False) -> None:
+        super().__init__()
+        self.setWindowTitle("tlgui: train an image classifier")
+        self.setWindowIcon(icon("app"))
+        self.setAcceptDrops(True)
+        self.settings = settings or app_settings()
+        self.restore_last = restore_last
+        self.compute_info: jobs.ComputeInfo | None = None
+        self.startup_job: Job | None = None
+        self.thumbnails = ThumbnailCache(parent=self)
+        self.session = Session(self.settings, self)
+        self.dataset_panel = DatasetPanel(self.thumbnails)
+        self.model_panel = ModelPanel(load_config(self.settings))
+        self.training_panel = TrainingPanel()
+        self.evaluate_panel = EvaluatePanel(self.thumbnails)
+        self.predict_panel = PredictPanel(self.thumbnails)
+        self.session.config_source = self.model_panel.config
+
+        self.tabs = QTabWidget()
+        for panel, name, ic in ((self.dataset_panel, "Data", "dataset"),
+                                (self.model_panel, "Model", "model"),
+                                (self.training_panel, "Train", "train"),
+                                (self.evaluate_panel, "Evaluate", "evaluate"),
+                                (self.predict_panel, "Predict", "predict")):
+            self.tabs.addTab(panel, icon(ic), name)
+        self.setCentralWidget(self.tabs)
+        self._make_actions()
+        self.compute_label = QLabel("Preparing TensorFlow…")
+        self.compute_label.setToolTip("What training will run on, found once TensorFlow has "
+                                      "loaded in the background.")
+        self.statusBar().addPermanentWidget(self.compute_label)
+        self._wire()
+        self.dataset_panel.set_recent(recent_datasets(self.settings))
+        self._restore_layout()
+        self.update_actions()
+
+    # -- composition --------------------------------------------------------------
+    def _make_actions(self) -> None:
+        bar = QToolBar("Main")
+        bar.setObjectName("mainToolbar")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(bar)
+
+        def action(name: str, text: str, slot: Any, shortcut: str | None = None) -> QAction:
+            act = QAction(icon(name), text, self)
+            act.triggered.connect(slot)
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+            bar.addAction(act)
+            return act
+
+        self.open_action = action("open", "Open dataset…", self.dataset_panel.choose_folder,
+                                  "Ctrl+O")
+        self.sample_action = action("sample", "Sample data…", self.open_sample_dialog)
+        bar.addSeparator()
+        self.train_action = action("train", "Train", self.session.start_training, "Ctrl+T")
+        self.cancel_action = action("cancel", "Cancel", self.session.cancel_training)
+        bar.addSeparator()
+        self.export_action = action("export", "Export…", self.open_export_dialog, "Ctrl+E")
+
+    def _wire(self) -> None:
+        s, dp, mp, tp = self.session, self.dataset_panel, self.model_panel, self.training_panel
+        dp.open_requested.connect(s.open_dataset)
+        dp.sample_requested.connect(self.open_sample_dialog)
+        s.dataset_changed.connect(dp.show_dataset)
+        s.dataset_changed.connect(lambda _ds: dp.set_recent(recent_datasets(self.settings)))
+        s.dataset_changed.connect(lambda _ds: self.evaluate_panel.clear())
+        s.model_changed.connect(mp.layers.set_built)
+        s.model_error.connect(mp.show_model_error)
+        s.model_state_changed.connect(self._sync_layers)
+        s.busy_changed.connect(lambda _b: self._sync_layers())
+        mp.layers.toggled.connect(s.set_trainable)
+        mp.layers.fine_tune_chosen.connect(s.set_fine_tune_at)
+        mp.layers.recompile_requested.connect(s.recompile)
+        mp.layers.rebuild_requested.connect(s.request_build)
+        mp.model_settings_changed.connect(s.request_build)
+        mp.settings_changed.connect(self._settings_changed)
+        tp.start_requested.connect(s.start_training)
+        tp.cancel_requested.connect(s.cancel_training)
+        s.training_started.connect(tp.training_started)
+        s.training_started.connect(lambda _c: self.tabs.setCurrentIndex(TRAIN))
+        s.training_event.connect(tp.handle_event)
+        s.training_finished.connect(tp.training_finished)
+        s.training_finished.connect(self._on_training_finished)
+        s.evaluation_ready.connect(self.evaluate_panel.show_evaluation)
+        self.evaluate_panel.evaluate_requested.connect(s.start_evaluation)
+        for source in (s, self.predict_panel):
+            source.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+            source.error.connect(lambda title, exc: dialogs.show_error(self, title, exc))
+        s.progress.connect(self._show_progress)
+        for sig in (s.busy_changed, s.model_state_changed, s.dataset_changed, s.model_changed):
+            sig.connect(lambda *_: self.update_actions())
+
+    # -- start-up -----------------------------------------------------------------
+    def start_background_setup(self) -> None:
+        """Imports Keras in a worker; the status bar then says what training runs on."""
+        self.startup_job = start_job("import-keras", jobs.import_keras,
+                                     on_success=self._on_keras_ready,
+                                     on_failure=lambda exc: self.compute_label.setText(
+                                         f"TensorFlow failed to load: {exc}"))
+
+    def _on_keras_ready(self, info: jobs.ComputeInfo) -> None:
+        self.compute_info = info
+        self.compute_label.setText(info.status_text())
+        _ = self.training_panel.plot  # pyqtgraph loads now, while the user reads
+        last = last_dataset(self.settings)
+        if self.restore_last and last and Path(last).is_dir() and self.session.dataset is None:
+            self.session.open_dataset(Path(last))
+
+    # -- reactions ----------------------------------------------------------------
+    def update_actions(self) -> None:
+        s = self.session
+        running = s.busy == "training"
+        reason = s.train_block_reason()
+        self.training_panel.set_state(running, reason)
+        self.train_action.setEnabled(not running and not reason)
+        self.train_action.setToolTip(reason or "Train phase 1, then phase 2")
+        self.cancel_action.setEnabled(running)
+        self.export_action.setEnabled(s.result is not None and s.built is not None and not s.busy)
+        self.model_panel.set_training(running)
+
+    def _sync_layers(self) -> None:
+        self.model_panel.layers.sync(editable=not self.session.busy)
+
+    def _settings_changed(self) -> None:
+        save_config(self.settings, self.model_panel.config())
+        self.update_actions()
+
+    def _show_progress(self, event: object) -> None:
+        if isinstance(event, StageProgress):
+            count = f" ({event.done}/{event.total})" if event.total else ""
+            self.statusBar().showMessage(f"{event.message}{count}", 4000)
+
+    def _on_training_finished(self, result: Any, outcome: str) -> None:
+        run = getattr(result, "run", None)
+        if run is not None and run.model_path.is_file():
+            self.predict_panel.set_trained_model(run.model_path)
+        self.statusBar().showMessage(f"Training {outcome}.", 8000)
+
+    def open_sample_dialog(self) -> None:
+        from tlgui.gui.sample_dialog import SampleDialog
+
+        dialog = SampleDialog(self)
+        dialog.fetched.connect(self.session.open_dataset)
+        dialog.open()
+        self.sample_dialog = dialog
+
+    def open_export_dialog(self) -> None:
+        from tlgui.gui.export_dialog import ExportDialog
+
+        if self.session.built is None or self.session.busy:
+            return
+        run = getattr(self.session.result, "run", None)
+        folder = run.path if run is not None else Path.home()
+        dialog = ExportDialog(self.session.built.cm, folder, self)
+        dialog.open()
+        self.export_dialog = dialog
+
+    # -- drag and drop ------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = local_paths(event)
+        if paths:
+            event.acceptProposedAction()
+            self.route_paths(paths)
+
+    def route_paths(self, paths: list[Path]) -> None:
+        """A folder opens as the dataset; models and images go to the Predict tab."""
+        to_predict = (self.tabs.currentIndex() == PREDICT
+                      or any(jobs.is_model_path(p) for p in paths)
+                      or all(p.is_file() for p in paths))
+        if to_predict:
+            self.tabs.setCurrentIndex(PREDICT)
+            self.predict_panel.handle_paths(paths)
+        elif paths[0].is_dir():
+            self.tabs.setCurrentIndex(DATA)
+            self.session.open_dataset(paths[0])
+
+    # -- closing ------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.session.busy == "training":
+            if not dialogs.ask(self, "Training is running",
+                               "Stop training and close? The best finished epoch stays in "
+                               "the run folder."):
+                event.ignore()
+                return
+            self.session.cancel_training()
+        self.statusBar().showMessage("Stopping background work…")
+        self.setEnabled(False)
+        self.session.close()
+        self.predict_panel.closing = True
+        self.thumbnails.stop()
+        stop_all()
+        save_config(self.settings, self.model_panel.config())
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+        super().closeEvent(event)
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+

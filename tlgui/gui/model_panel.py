@@ -1,0 +1,374 @@
+"""The Model tab: backbone, training settings of both phases, weights, and the layer tree."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlgui.core.backbones import REGISTRY
+from tlgui.core.config import AugmentConfig, PhaseConfig, TrainConfig
+from tlgui.gui.layer_tree_panel import LayerTreePanel
+
+TIPS = {
+    "backbone": "The pre-trained network that turns a photo into features. It learned from "
+                "1.4 million ImageNet photos; bigger ones are more accurate but slower.",
+    "image_size": "Photos are resized to this many pixels square before the network sees "
+                  "them. Larger keeps more detail but trains more slowly.",
+    "weights": "Where the network's starting knowledge comes from: the ImageNet weights "
+               "stored on this computer, or a weights file you pick.",
+    "epochs1": "How many times the model sees every training photo while only the new last "
+               "layer learns (the backbone stays as it is).",
+    "epochs2": "How many times the model sees every training photo while the ticked top "
+               "layers of the backbone are adjusted to your images. 0 skips this phase.",
+    "lr1": "How big a step the model takes when it learns from a mistake: too large and it "
+           "jumps around, too small and it learns slowly.",
+    "lr2": "Keep this small (about 100 times smaller than phase 1) so the pre-trained "
+           "knowledge is adjusted, not wiped out.",
+    "optimizer": "The learning rule. Adam works well almost always.",
+    "patience": "Stop the phase when validation accuracy has not improved for this many "
+                "epochs, and keep the best epoch's model.",
+    "batch": "How many photos the model looks at before each learning step. Smaller uses "
+             "less memory; 32 suits most computers.",
+    "augment": "Show the model altered copies of your photos so it learns what matters, not "
+               "how a photo happened to be taken. 'Fast' prepares a few fixed copies once.",
+    "flip": "Also learn from mirror images (left-right). Turn off when left and right "
+            "matter for your classes.",
+    "rotation": "Tilt photos at random by up to this many degrees.",
+    "zoom": "Zoom in or out at random by up to this share of the photo.",
+    "contrast": "Change contrast at random by up to this share.",
+}
+AUGMENT_MODES = (("cached_views", "Fast: a few fixed altered copies"),
+                 ("per_epoch", "Thorough: new copies every epoch (slow)"),
+                 ("off", "Off: the photos as they are"))
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+class RateBox(QDoubleSpinBox):
+    """A learning-rate box showing 0.001 or 1e-05; arrows halve or double the value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setDecimals(10)
+        self.setRange(1e-8, 1.0)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> Any:
+        try:
+            ok = 0 < float(text) <= 1
+            state = QValidator.State.Acceptable if ok else QValidator.State.Intermediate
+        except ValueError:
+            state = QValidator.State.Intermediate
+        return state, text, pos
+
+    def stepBy(self, steps: int) -> None:
+        self.setValue(self.value() * (2.0 ** steps))
+
+
+class PhaseBox(QGroupBox):
+    """Epochs, learning rate, optimizer and early stopping of one phase."""
+
+    changed = Signal()
+
+    def __init__(self, title: str, phase: int) -> None:
+        super().__init__(title)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(0, 1000)
+        self.epochs.setToolTip(TIPS[f"epochs{phase}"])
+        self.rate = RateBox()
+        self.rate.setToolTip(TIPS[f"lr{phase}"])
+        self.optimizer = QComboBox()
+        self.optimizer.addItems(OPTIMIZERS)
+        self.optimizer.setToolTip(TIPS["optimizer"])
+        self.stop_early = QCheckBox("after")
+        self.stop_early.setToolTip(TIPS["patience"])
+        self.patience = QSpinBox()
+        self.patience.setRange(1, 100)
+        self.patience.setSuffix(" epochs without progress")
+        self.patience.setToolTip(TIPS["patience"])
+        self.stop_early.toggled.connect(self.patience.setEnabled)
+        stop_row = QHBoxLayout()
+        stop_row.addWidget(self.stop_early)
+        stop_row.addWidget(self.patience, 1)
+        form = QFormLayout(self)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Learning rate", self.rate)
+        form.addRow("Optimizer", self.optimizer)
+        form.addRow("Stop early", stop_row)
+        for w in (self.epochs, self.rate, self.patience):
+            w.valueChanged.connect(self._emit)
+        self.optimizer.currentIndexChanged.connect(self._emit)
+        self.stop_early.toggled.connect(self._emit)
+
+    def _emit(self, *_: object) -> None:
+        self.changed.emit()
+
+    def set_phase(self, pc: PhaseConfig) -> None:
+        self.epochs.setValue(pc.epochs)
+        self.rate.setValue(pc.learning_rate)
+        self.optimizer.setCurrentText(pc.optimizer)
+        self.stop_early.setChecked(pc.early_stopping_patience is not None)
+        self.patience.setValue(pc.early_stopping_patience or 5)
+        self.patience.setEnabled(pc.early_stopping_patience is not None)
+
+    def phase(self) -> PhaseConfig:
+        return PhaseConfig(
+            epochs=self.epochs.value(), learning_rate=self.rate.value(),
+            optimizer=self.optimizer.currentText(),  # type: ignore[arg-type]
+            early_stopping_patience=self.patience.value() if self.stop_early.isChecked()
+            else None)
+
+
+class ModelPanel(QWidget):
+    """Settings on the left, the layer tree on the right."""
+
+    settings_changed = Signal()
+    model_settings_changed = Signal()
+
+    def __init__(self, config: TrainConfig, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._base = config
+        self._loading = False
+        self._debounce = QTimer(self, singleShot=True, interval=400)
+        self._debounce.timeout.connect(self.model_settings_changed.emit)
+
+        self.backbones = QTableWidget(len(REGISTRY), 5)
+        self.backbones.setHorizontalHeaderLabels(
+            ["Backbone", "Input", "On disk", "Params", "Top-1"])
+        self.backbones.setToolTip(TIPS["backbone"])
+        for col, tip in enumerate((
+                "The network's name", "The photo size it was made for",
+                "Size of its weights file", "Millions of weights (without the classifier)",
+                "ImageNet top-1 accuracy: how often its first guess was right on ImageNet")):
+            header = self.backbones.horizontalHeaderItem(col)
+            if header is not None:
+                header.setToolTip(tip)
+        for row, spec in enumerate(REGISTRY.values()):
+            cells = (spec.name, f"{spec.default_size} px", f"{spec.size_mb:g} MB",
+                     f"{spec.params_m:g} M", f"{spec.top1:.1f} %")
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{spec.name}: {spec.summary}")
+                if col:
+                    item.setTextAlignment(RIGHT)
+                self.backbones.setItem(row, col, item)
+        self.backbones.verticalHeader().hide()
+        self.backbones.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.backbones.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.backbones.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.backbones.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.backbones.setMinimumHeight(self.backbones.verticalHeader().length() + 30)
+        self.backbone_summary = QLabel()
+        self.backbone_summary.setWordWrap(True)
+
+        self.image_size = QSpinBox()
+        self.image_size.setRange(0, 1024)
+        self.image_size.setSingleStep(32)
+        self.image_size.setToolTip(TIPS["image_size"])
+        self.weights_mode = QComboBox()
+        self.weights_mode.addItem("ImageNet (stored on this computer)", "imagenet")
+        self.weights_mode.addItem("A weights file…", "file")
+        self.weights_mode.addItem("None: random start (for testing only)", "none")
+        self.weights_mode.setToolTip(TIPS["weights"])
+        self.weights_file = QLineEdit()
+        self.weights_file.setPlaceholderText("an .h5 or .weights.h5 file")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_weights)
+        wrow = QHBoxLayout()
+        wrow.addWidget(self.weights_file, 1)
+        wrow.addWidget(browse)
+        self.model_error = QLabel()
+        self.model_error.setWordWrap(True)
+        self.model_error.setObjectName("modelError")
+        self.model_error.setStyleSheet("QLabel#modelError { color: #a00000; background: #fde8e8;"
+                                       " border: 1px solid #d08080; padding: 6px; }")
+        self.model_error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.model_error.setVisible(False)
+        net = QGroupBox("Network")
+        nf = QFormLayout(net)
+        nf.addRow(self.backbones)
+        nf.addRow(self.backbone_summary)
+        nf.addRow("Image size", self.image_size)
+        nf.addRow("Weights", self.weights_mode)
+        nf.addRow("", wrow)
+        nf.addRow(self.model_error)
+
+        self.phase1 = PhaseBox("Phase 1: train the new classifier", 1)
+        self.phase2 = PhaseBox("Phase 2: fine-tune the top of the backbone", 2)
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 1024)
+        self.batch.setToolTip(TIPS["batch"])
+        self.aug_mode = QComboBox()
+        for mode, text in AUGMENT_MODES:
+            self.aug_mode.addItem(text, mode)
+        self.aug_mode.setToolTip(TIPS["augment"])
+        self.flip = QCheckBox("Mirror left-right")
+        self.flip.setToolTip(TIPS["flip"])
+        self.rotation = QSpinBox()
+        self.rotation.setRange(0, 180)
+        self.rotation.setSuffix("°")
+        self.rotation.setToolTip(TIPS["rotation"])
+        self.zoom = QSpinBox()
+        self.zoom.setRange(0, 90)
+        self.zoom.setSuffix(" %")
+        self.zoom.setToolTip(TIPS["zoom"])
+        self.contrast = QSpinBox()
+        self.contrast.setRange(0, 90)
+        self.contrast.setSuffix(" %")
+        self.contrast.setToolTip(TIPS["contrast"])
+        both = QGroupBox("Both phases")
+        bf = QFormLayout(both)
+        bf.addRow("Batch size", self.batch)
+        bf.addRow("Augmentation", self.aug_mode)
+        bf.addRow("", self.flip)
+        bf.addRow("Rotation", self.rotation)
+        bf.addRow("Zoom", self.zoom)
+        bf.addRow("Contrast", self.contrast)
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.addWidget(net)
+        lv.addWidget(self.phase1)
+        lv.addWidget(self.phase2)
+        lv.addWidget(both)
+        lv.addStretch()
+        scroll = QScrollArea()
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(500)
+        self.layers = LayerTreePanel()
+        split = QSplitter()
+        split.addWidget(scroll)
+        split.addWidget(self.layers)
+        split.setStretchFactor(1, 1)
+        QVBoxLayout(self).addWidget(split)
+
+        self.set_config(config)
+        self.backbones.itemSelectionChanged.connect(self._on_backbone)
+        for w in (self.phase1, self.phase2):
+            w.changed.connect(self._changed)
+        self.batch.valueChanged.connect(self._changed)
+        for spin in (self.image_size, self.rotation, self.zoom, self.contrast):
+            spin.valueChanged.connect(self._model_changed)
+        self.weights_mode.currentIndexChanged.connect(self._model_changed)
+        self.weights_file.editingFinished.connect(self._model_changed)
+        self.aug_mode.currentIndexChanged.connect(self._model_changed)
+        self.flip.toggled.connect(self._model_changed)
+
+    # -- config <-> widgets -------------------------------------------------------
+    def set_config(self, config: TrainConfig) -> None:
+        self._loading = True
+        self._base = config
+        names = list(REGISTRY)
+        row = names.index(config.backbone) if config.backbone in names else 0
+        self.backbones.selectRow(row)
+        self._show_backbone()
+        self.image_size.setValue(config.image_size or 0)
+        if config.weights in ("imagenet", "none"):
+            self.weights_mode.setCurrentIndex(self.weights_mode.findData(config.weights))
+        else:
+            self.weights_mode.setCurrentIndex(self.weights_mode.findData("file"))
+            self.weights_file.setText(config.weights)
+        self.phase1.set_phase(config.phase1)
+        self.phase2.set_phase(config.phase2)
+        self.batch.setValue(config.batch_size)
+        aug = config.augment
+        self.aug_mode.setCurrentIndex(max(0, self.aug_mode.findData(aug.mode)))
+        self.flip.setChecked(aug.flip)
+        self.rotation.setValue(round(aug.rotation * 360))
+        self.zoom.setValue(round(aug.zoom * 100))
+        self.contrast.setValue(round(aug.contrast * 100))
+        self._loading = False
+
+    def config(self) -> TrainConfig:
+        """The settings as shown; fields without a widget keep their loaded values."""
+        mode = self.weights_mode.currentData()
+        weights = self.weights_file.text().strip() if mode == "file" else str(mode)
+        aug = dataclasses.replace(
+            self._base.augment, mode=self.aug_mode.currentData(), flip=self.flip.isChecked(),
+            rotation=self.rotation.value() / 360, zoom=self.zoom.value() / 100,
+            contrast=self.contrast.value() / 100)
+        return self._base.replace(
+            backbone=self._selected_backbone(), image_size=self.image_size.value() or None,
+            weights=weights or "imagenet", phase1=self.phase1.phase(),
+            phase2=self.phase2.phase(), batch_size=self.batch.value(),
+            augment=AugmentConfig(**dataclasses.asdict(aug)))
+
+    def _selected_backbone(self) -> str:
+        rows = self.backbones.selectionModel().selectedRows()
+        return list(REGISTRY)[rows[0].row() if rows else 0]
+
+    def _show_backbone(self) -> None:
+        spec = REGISTRY[self._selected_backbone()]
+        self.backbone_summary.setText(f"<b>{spec.name}</b>: {spec.summary}")
+        self.image_size.setSpecialValueText(f"backbone default ({spec.default_size} px)")
+
+    # -- changes ------------------------------------------------------------------
+    def _on_backbone(self) -> None:
+        self._show_backbone()
+        self._model_changed()
+
+    def _changed(self) -> None:
+        if not self._loading:
+            self.settings_changed.emit()
+
+    def _model_changed(self) -> None:
+        if not self._loading:
+            self.settings_changed.emit()
+            self._debounce.start()
+
+    def _browse_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a weights file", "",
+                                              "Keras weights (*.h5 *.weights.h5);;All files (*)")
+        if path:
+            self.weights_file.setText(path)
+            self.weights_mode.setCurrentIndex(self.weights_mode.findData("file"))
+            self._model_changed()
+
+    def show_model_error(self, text: str) -> None:
+        """Shows why the model cannot be built (e.g. weights not found), or hides it."""
+        self.model_error.setText(text)
+        self.model_error.setVisible(bool(text))
+        if text:
+            self.layers.set_built(None, "The model could not be built: see the message on "
+                                  "the left.")
+
+    def set_training(self, running: bool) -> None:
+        """Locks the settings that the running training depends on."""
+        for w in (self.backbones, self.image_size, self.weights_mode, self.weights_file,
+                  self.aug_mode, self.flip, self.rotation, self.zoom, self.contrast):
+            w.setEnabled(not running)

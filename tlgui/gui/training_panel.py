@@ -1,0 +1,209 @@
+"""The Train tab: start and cancel, progress with phase, epoch, batch and ETA, the live plot."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlgui.core.config import TrainConfig
+from tlgui.core.events import (
+    BatchProgress,
+    EpochEnded,
+    Notice,
+    PhaseEnded,
+    PhaseStarted,
+    StageProgress,
+)
+from tlgui.gui.icons import icon
+
+if TYPE_CHECKING:
+    from tlgui.core.training import TrainResult
+    from tlgui.gui.training_plot import TrainingPlot
+
+log = logging.getLogger(__name__)
+PLOT_FILE = "training_plot.png"
+
+
+def format_eta(seconds: float) -> str:
+    """``75`` -> ``1:15``; hours when needed."""
+    s = max(0, round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+class TrainingPanel(QWidget):
+    """Buttons, progress, the plot and a log of what happened."""
+
+    start_requested = Signal()
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._plot: TrainingPlot | None = None
+        self.config = TrainConfig()
+        self.phase_info: dict[int, PhaseStarted] = {}
+        self.run_folder: Path | None = None
+        self.start_button = QPushButton(icon("train"), "Train")
+        self.start_button.setToolTip("Train phase 1, then phase 2, with the settings of the "
+                                     "Model tab. The model keeps the best epoch.")
+        self.start_button.clicked.connect(self.start_requested.emit)
+        self.cancel_button = QPushButton(icon("cancel"), "Cancel")
+        self.cancel_button.setToolTip("Stop after the current batch; the best finished epoch "
+                                      "is kept.")
+        self.cancel_button.clicked.connect(self.cancel_requested.emit)
+        self.cancel_button.setEnabled(False)
+        self.reason_label = QLabel()
+        self.reason_label.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%p %")
+        self.progress_label = QLabel("Not started.")
+        self.save_button = QPushButton(icon("save"), "Save plot as PNG…")
+        self.save_button.clicked.connect(self.choose_png)
+        self.open_run_button = QPushButton(icon("open"), "Open run folder")
+        self.open_run_button.clicked.connect(self._open_run)
+        self.open_run_button.setEnabled(False)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumHeight(110)
+        self.log_view.setPlaceholderText("Phases, epochs and notices appear here.")
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.reason_label, 1)
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.open_run_button)
+        self.plot_holder = QVBoxLayout()
+        v = QVBoxLayout(self)
+        v.addLayout(buttons)
+        v.addWidget(self.progress)
+        v.addWidget(self.progress_label)
+        v.addLayout(self.plot_holder, 1)
+        v.addWidget(self.summary_label)
+        v.addWidget(self.log_view)
+
+    @property
+    def plot(self) -> TrainingPlot:
+        """The plot, created on first use (pyqtgraph is imported then, not at start-up)."""
+        if self._plot is None:
+            from tlgui.gui.training_plot import TrainingPlot
+
+            self._plot = TrainingPlot()
+            self.plot_holder.addWidget(self._plot)
+        return self._plot
+
+    # -- state --------------------------------------------------------------------
+    def set_state(self, running: bool, reason: str) -> None:
+        """Enables Train/Cancel; ``reason`` says why Train is disabled."""
+        self.start_button.setEnabled(not running and not reason)
+        self.cancel_button.setEnabled(running)
+        self.reason_label.setText("" if running else reason)
+
+    def training_started(self, config: TrainConfig) -> None:
+        self.config = config
+        self.phase_info = {}
+        self.plot.clear()
+        self.summary_label.clear()
+        self.log_view.clear()
+        self.progress.setRange(0, 0)
+        self.progress_label.setText("Loading images…")
+        self.open_run_button.setEnabled(False)
+
+    def handle_event(self, event: Any) -> None:
+        """Shows one event from the training worker."""
+        if isinstance(event, StageProgress):
+            if event.total:
+                self.progress.setRange(0, event.total)
+                self.progress.setValue(event.done)
+            total = f" {event.done}/{event.total}" if event.total else ""
+            self.progress_label.setText(f"{event.message}{total}")
+        elif isinstance(event, PhaseStarted):
+            self.phase_info[event.phase] = event
+            self.plot.mark_phase_start(event.phase, event.first_epoch)
+            what = "new classifier" if event.phase == 1 else "fine-tuning"
+            self._log(f"Phase {event.phase} ({what}): up to {event.epochs} epochs, learning "
+                      f"rate {event.learning_rate:g}, {event.trainable_params:,} trainable "
+                      "parameters")
+        elif isinstance(event, BatchProgress):
+            self._show_batch(event)
+        elif isinstance(event, EpochEnded):
+            self.plot.add_epoch(event)
+            self._log(f"Epoch {event.epoch} (phase {event.phase}): accuracy "
+                      f"{event.accuracy:.1%}, validation accuracy {event.val_accuracy:.1%}, "
+                      f"loss {event.loss:.3f}, validation loss {event.val_loss:.3f}, "
+                      f"{event.seconds:.1f} s")
+        elif isinstance(event, PhaseEnded):
+            self.plot.set_best(event.best_epoch)
+            how = "stopped early" if event.stopped_early else "done"
+            self._log(f"Phase {event.phase} {how} in {event.seconds:.0f} s; best epoch "
+                      f"{event.best_epoch} ({event.best_val_accuracy:.1%} validation accuracy)")
+        elif isinstance(event, Notice):
+            self._log(f"{event.level}: {event.message}")
+
+    def _show_batch(self, e: BatchProgress) -> None:
+        info = self.phase_info.get(e.phase)
+        epochs = info.epochs if info else 1
+        first = info.first_epoch if info else e.epoch
+        in_phase = e.epoch - first
+        self.progress.setRange(0, max(1, epochs * e.batches))
+        self.progress.setValue(in_phase * e.batches + e.batch)
+        n_phases = sum(1 for pc in (self.config.phase1, self.config.phase2) if pc.epochs > 0)
+        self.progress_label.setText(
+            f"Phase {e.phase} of {n_phases} · epoch {in_phase + 1} of {epochs} · batch "
+            f"{e.batch}/{e.batches} · loss {e.loss:.3f} · about {format_eta(e.eta_s)} left "
+            "in this phase")
+
+    def training_finished(self, result: TrainResult | None, outcome: str) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if outcome == "succeeded" else 0)
+        if outcome == "failed" or result is None:
+            self.progress_label.setText("Training failed." if outcome == "failed" else
+                                        "Cancelled before the first epoch ended.")
+            return
+        self.progress_label.setText("Cancelled: the best finished epoch is kept."
+                                    if outcome == "cancelled" else "Training finished.")
+        # The model keeps the best epoch of the last phase that ran (marked on the plot).
+        kept = next((h for h in result.history if h["epoch"] == self.plot.best_epoch), None)
+        if kept is not None:
+            self.summary_label.setText(
+                f"The model keeps epoch {kept['epoch']} (phase {kept['phase']}): validation "
+                f"accuracy {kept['val_accuracy']:.1%}. Time: "
+                + ", ".join(f"phase {p} {s:.0f} s" for p, s in result.phase_seconds.items()))
+        if result.run is not None:
+            self.run_folder = result.run.path
+            self.open_run_button.setEnabled(True)
+            try:
+                self.plot.save_png(result.run.path / PLOT_FILE)
+            except OSError as exc:
+                log.warning("cannot save the plot into the run folder: %s", exc)
+
+    def _log(self, text: str) -> None:
+        self.log_view.appendPlainText(text)
+
+    def choose_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the plot", "training_plot.png",
+                                              "PNG image (*.png)")
+        if path:
+            self.plot.save_png(path if path.lower().endswith(".png") else path + ".png")
+
+    def _open_run(self) -> None:
+        if self.run_folder is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_folder)))
