@@ -3,7 +3,7 @@
 # the import contract (core never imports Qt), and the whole pytest suite.
 . "$(dirname "$0")/_venv.sh" "[test,jax]"
 export QT_QPA_PLATFORM=offscreen
-.venv/bin/ruff check tlgui tests bench packaging
+.venv/bin/ruff check .
 .venv/bin/mypy --strict tlgui/core
 .venv/bin/lint-imports
 .venv/bin/python -m pytest -rs "$@"

@@ -152,7 +152,7 @@ def test_disk_full_while_saving_the_checkpoint_is_a_clear_error(
 
     monkeypatch.setattr(training, "save_keras", failing_save)
     cfg = TINY.replace(phase1=PhaseConfig(epochs=2, learning_rate=1e-2, optimizer="sgd"))
-    with pytest.raises(training.TlguiError, match="Cannot save the checkpoint.*No space"):
+    with pytest.raises(training.TlguiError, match=r"Cannot save the checkpoint.*No space"):
         run_training(small_ds, cfg, run_root=isolated_dirs / "runs")
     run = next((isolated_dirs / "runs").iterdir())
     assert json.loads((run / "status.json").read_text())["state"] == "failed"
