@@ -44,9 +44,16 @@ def create_window(argv: Sequence[str] | None = None, restore_last: bool = True) 
     return app, window
 
 
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+    """Keeps tracebacks of exceptions raised in Qt slots in the log file, not only stderr."""
+    log.error("uncaught exception", exc_info=(kind, exc, tb))  # type: ignore[arg-type]
+    sys.__excepthook__(kind, exc, tb)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the desktop app; returns the exit code."""
     setup_logging()
+    sys.excepthook = _log_uncaught
     app, _window = create_window(argv)
     log.info("window shown %.0f ms after the app module loaded",
              (time.perf_counter() - _T0) * 1000)
