@@ -21,8 +21,6 @@ from tlgui.core.config import PhaseConfig, TrainConfig
 from tlgui.core.dataset import Dataset, Problem
 from tlgui.core.errors import Cancelled, ConfigError, TlguiError
 from tlgui.core.events import (
-    BatchProgress,
-    EpochEnded,
     Notice,
     PhaseEnded,
     PhaseStarted,
@@ -32,11 +30,11 @@ from tlgui.core.events import (
 from tlgui.core.model import ClassifierModel, make_optimizer
 from tlgui.core.model_file import save_keras
 from tlgui.core.oom import with_oom_retry
+from tlgui.core.phase_monitor import PhaseMonitor
 from tlgui.core.pixel_cache import PixelCache, load_pixels
 from tlgui.core.runs import RunFolder
 
 log = logging.getLogger(__name__)
-BATCH_EVENT_INTERVAL_S = 0.1
 IMBALANCE_FOR_WEIGHTS = 1.5
 
 
@@ -63,86 +61,6 @@ class TrainResult:
     phase_accuracy: dict[int, float] = field(default_factory=dict)
     decode_seconds: float = 0.0
     cancelled: bool = False
-
-
-class _PhaseMonitor(keras.callbacks.Callback):  # type: ignore[misc]
-    """Keras callback: events, best weights, early stopping and cancel within a batch."""
-
-    def __init__(self, trainer: Any, phase: int, first_epoch: int, epochs: int,
-                 patience: int | None, report: Report, cancel: threading.Event,
-                 history: list[dict[str, Any]], on_best: Any, lr: float) -> None:
-        super().__init__()
-        self.trainer = trainer
-        self.phase, self.first_epoch, self.epochs = phase, first_epoch, epochs
-        self.patience, self.report, self.cancel = patience, report, cancel
-        self.history, self.on_best, self.lr = history, on_best, lr
-        self.best: tuple[float, float] | None = None
-        self.best_epoch = 0
-        self.best_weights: list[np.ndarray] | None = None
-        self.wait = 0
-        self.stopped_early = False
-        self.batches = 0
-        self.t_phase = time.monotonic()
-        self.t_epoch = self.t_phase
-        self.last_event = 0.0
-        self.batches_done_in_phase = 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.t_epoch = time.monotonic()
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.cancel.is_set():
-            raise Cancelled("Training cancelled.")
-        self.batches_done_in_phase += 1
-        now = time.monotonic()
-        if now - self.last_event >= BATCH_EVENT_INTERVAL_S:
-            self.last_event = now
-            per_batch = (now - self.t_phase) / self.batches_done_in_phase
-            remaining = self.epochs * self.batches - self.batches_done_in_phase
-            loss = float((logs or {}).get("loss", float("nan")))
-            self.report(BatchProgress(self.phase, self.first_epoch + self._epoch_index(),
-                                      batch + 1, self.batches, per_batch * remaining, loss))
-
-    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.cancel.is_set():
-            raise Cancelled("Training cancelled.")
-
-    def _epoch_index(self) -> int:
-        return self.batches_done_in_phase // max(self.batches, 1)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
-        global_epoch = self.first_epoch + epoch
-        row = {
-            "epoch": global_epoch, "phase": self.phase,
-            "loss": float(logs.get("loss", np.nan)),
-            "accuracy": float(logs.get("accuracy", np.nan)),
-            "val_loss": float(logs.get("val_loss", np.nan)),
-            "val_accuracy": float(logs.get("val_accuracy", np.nan)),
-            "learning_rate": self.lr,
-            "seconds": time.monotonic() - self.t_epoch,
-        }
-        self.history.append(row)
-        self.report(EpochEnded(self.phase, global_epoch, row["loss"], row["accuracy"],
-                               row["val_loss"], row["val_accuracy"], row["seconds"]))
-        has_val = not np.isnan(row["val_accuracy"])
-        # Best = highest validation accuracy, ties broken by lower validation loss.
-        score = (row["val_accuracy"], -row["val_loss"]) if has_val else (0.0, -row["loss"])
-        if self.best is None or score > self.best:
-            self.best, self.best_epoch, self.wait = score, global_epoch, 0
-            self.best_weights = [v.numpy() for v in self.trainer.trainable_weights]
-            self.on_best(global_epoch)
-        else:
-            self.wait += 1
-            if self.patience is not None and self.wait >= self.patience:
-                self.stopped_early = True
-                self.trainer.stop_training = True
-
-    def restore_best(self) -> None:
-        if self.best_weights is not None:
-            for var, value in zip(self.trainer.trainable_weights, self.best_weights,
-                                  strict=True):
-                var.assign(value)
 
 
 def _one_hot(labels: np.ndarray, n: int) -> np.ndarray:
@@ -224,17 +142,17 @@ class _Engine:
         self.x_val = self.x_val[:0]
 
     def fit_phase(self, phase: int, pc: PhaseConfig, first_epoch: int,
-                  history: list[dict[str, Any]], on_best: Any) -> _PhaseMonitor:
+                  history: list[dict[str, Any]], on_best: Any) -> PhaseMonitor:
         start = len(history)
 
-        def attempt(bs: int) -> _PhaseMonitor:
+        def attempt(bs: int) -> PhaseMonitor:
             del history[start:]  # an attempt that ran out of memory is run again whole
             return self._fit_phase(phase, pc, first_epoch, history, on_best, bs)
 
         return with_oom_retry(attempt, self.config.batch_size, self.report, "training")
 
     def _fit_phase(self, phase: int, pc: PhaseConfig, first_epoch: int,
-                   history: list[dict[str, Any]], on_best: Any, bs: int) -> _PhaseMonitor:
+                   history: list[dict[str, Any]], on_best: Any, bs: int) -> PhaseMonitor:
         cm, cfg = self.cm, self.config
         cm.check_compiled()
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
@@ -259,7 +177,7 @@ class _Engine:
             train = ff.ViewBatches(feats, self.y_train, self.w_train, bs, True, seed)
             val = (val_x.astype(np.float32), self.y_val) if val_x is not None else None
             trainer.compile(optimizer=make_optimizer(pc), loss=loss, metrics=["accuracy"])
-        monitor = _PhaseMonitor(trainer, phase, first_epoch, pc.epochs,
+        monitor = PhaseMonitor(trainer, phase, first_epoch, pc.epochs,
                                 pc.early_stopping_patience, self.report, self.cancel,
                                 history, on_best, pc.learning_rate)
         monitor.batches = len(train)
