@@ -8,25 +8,16 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QProgressBar,
-    QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
-from tlgui.core.events import StageProgress
 from tlgui.gui import jobs
 from tlgui.gui.dialogs import error_text
 from tlgui.gui.icons import icon
-from tlgui.gui.workers import Job, start_job
+from tlgui.gui.job_dialog import JobDialog
+from tlgui.gui.workers import start_job
 
 FORMATS = (
     ("keras", "Keras (.keras): for Python and Keras", ".keras"),
@@ -36,51 +27,33 @@ FORMATS = (
 )
 
 
-class ExportDialog(QDialog):
+class ExportDialog(JobDialog):
     """Exports ``cm`` (a ClassifierModel); emits ``exported(path)`` when written."""
 
     exported = Signal(Path)
 
     def __init__(self, cm: Any, folder: Path, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(
+            "Format", "Save as",
+            f"Classes: {', '.join(cm.class_names)} · input {cm.image_size} px "
+            "(resized inside the model)",
+            QDialogButtonBox.StandardButton.Close, "Export",
+            QDialogButtonBox.ButtonRole.ActionRole, parent)
         self.setWindowTitle("Export the model")
         self.setWindowIcon(icon("export"))
         self.cm = cm
         self.folder = folder
-        self.job: Job | None = None
         self.result: Any = None
-        self.format_box = QComboBox()
+        self.format_box = self.choice
+        self.export_button = self.action_button
         for fmt, text, _suffix in FORMATS:
             self.format_box.addItem(text, fmt)
         self.format_box.setToolTip("Every format takes photos of any size as they are and "
                                    "gives one probability per class; the class names go with "
                                    "the model.")
         self.format_box.currentIndexChanged.connect(self._update_dest)
-        self.dest = QLineEdit()
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.dest, 1)
-        row.addWidget(browse)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.message = QLabel(f"Classes: {', '.join(cm.class_names)} · input {cm.image_size} px "
-                              "(resized inside the model)")
-        self.message.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.export_button = self.buttons.addButton("Export",
-                                                    QDialogButtonBox.ButtonRole.ActionRole)
         self.export_button.setIcon(icon("export"))
         self.export_button.clicked.connect(self.start)
-        self.buttons.rejected.connect(self.reject)
-        form = QFormLayout()
-        form.addRow("Format", self.format_box)
-        form.addRow("Save as", row)
-        v = QVBoxLayout(self)
-        v.addLayout(form)
-        v.addWidget(self.message)
-        v.addWidget(self.progress)
-        v.addWidget(self.buttons)
         self._update_dest()
         self.resize(640, self.sizeHint().height())
 
@@ -119,12 +92,7 @@ class ExportDialog(QDialog):
             on_failure=self._on_failed, on_cancel=self._on_cancelled)
 
     def _on_progress(self, event: object) -> None:
-        if isinstance(event, StageProgress):
-            if event.total:
-                self.progress.setRange(0, event.total)
-                self.progress.setValue(event.done)
-            if event.message:
-                self.message.setText(event.message)
+        self.show_progress(event)
 
     def _on_done(self, out: Path, result: Any) -> None:
         self.result = result
@@ -149,8 +117,3 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(True)
         self.format_box.setEnabled(True)
 
-    def reject(self) -> None:
-        if self.job is not None and self.job.is_running():
-            self.job.cancel()
-            self.job.wait()
-        super().reject()

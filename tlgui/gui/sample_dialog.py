@@ -7,66 +7,40 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QProgressBar,
-    QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
-from tlgui.core.events import StageProgress
 from tlgui.core.paths import data_dir
 from tlgui.gui import jobs
 from tlgui.gui.dialogs import error_text
-from tlgui.gui.workers import Job, start_job
+from tlgui.gui.job_dialog import JobDialog
+from tlgui.gui.workers import start_job
 
 
-class SampleDialog(QDialog):
+class SampleDialog(JobDialog):
     """Pick a sample set and a folder; fetch it in the background."""
 
     fetched = Signal(Path)
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
         from tlgui.core.tfds_fetch import SAMPLE_DATASETS
 
+        super().__init__(
+            "Data set", "Save into",
+            "The images are written as one folder per class; it needs an internet "
+            "connection unless a prepared copy is on this computer.",
+            QDialogButtonBox.StandardButton.Cancel, "Get it",
+            QDialogButtonBox.ButtonRole.AcceptRole, parent)
         self.setWindowTitle("Get a sample data set")
-        self.job: Job | None = None
-        self.name_box = QComboBox()
+        self.name_box = self.choice
+        self.dest_edit = self.dest
+        self.fetch_button = self.action_button
         for name, text in SAMPLE_DATASETS.items():
             self.name_box.addItem(f"{name} — {text}", name)
         self.name_box.currentIndexChanged.connect(self._default_dest)
-        self.dest_edit = QLineEdit()
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        dest_row = QHBoxLayout()
-        dest_row.addWidget(self.dest_edit, 1)
-        dest_row.addWidget(browse)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.message = QLabel("The images are written as one folder per class; it needs an "
-                              "internet connection unless a prepared copy is on this computer.")
-        self.message.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.fetch_button = self.buttons.addButton(
-            "Get it", QDialogButtonBox.ButtonRole.AcceptRole)
         self.fetch_button.clicked.connect(self.start)
-        self.buttons.rejected.connect(self.reject)
-        form = QFormLayout()
-        form.addRow("Data set", self.name_box)
-        form.addRow("Save into", dest_row)
-        v = QVBoxLayout(self)
-        v.addLayout(form)
-        v.addWidget(self.message)
-        v.addWidget(self.progress)
-        v.addWidget(self.buttons)
         self._default_dest()
         self.resize(620, self.sizeHint().height())
 
@@ -95,11 +69,7 @@ class SampleDialog(QDialog):
             on_failure=self._on_failed, on_cancel=self.reject)
 
     def _on_progress(self, event: object) -> None:
-        if isinstance(event, StageProgress):
-            if event.total:
-                self.progress.setRange(0, event.total)
-                self.progress.setValue(event.done)
-            self.message.setText(event.message or "Getting the data set…")
+        self.show_progress(event, "Getting the data set…")
 
     def _on_done(self, dest: Path) -> None:
         self.fetched.emit(dest)
@@ -110,8 +80,3 @@ class SampleDialog(QDialog):
         self.fetch_button.setEnabled(True)
         self.message.setText(f"<b>Could not get the data set.</b><br>{error_text(exc)}")
 
-    def reject(self) -> None:
-        if self.job is not None and self.job.is_running():
-            self.job.cancel()
-            self.job.wait()
-        super().reject()
