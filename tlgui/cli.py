@@ -24,7 +24,7 @@ from tlgui.core.events import (
     PhaseStarted,
     StageProgress,
 )
-from tlgui.logs import setup_logging
+from tlgui.logs import import_keras_quietly, setup_logging
 
 log = logging.getLogger("tlgui.cli")
 
@@ -302,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tlgui.core.errors import TlguiError
 
     try:
+        if args.self_test or args.command not in ("scan", "runs"):
+            import_keras_quietly()
         return int(func(args))
     except TlguiError as exc:
         print(f"error: {exc}", file=sys.stderr)
