@@ -93,3 +93,13 @@ def test_bad_settings_are_named() -> None:
         ClassifierModel.build(TrainConfig(weights="/nope/w.h5", image_size=32), ("a", "b"))
     with pytest.raises(ConfigError, match="too small"):
         ClassifierModel.build(TrainConfig(weights="none", image_size=8), ("a", "b"))
+
+
+def test_phase2_cut_never_splits_a_residual_block(tiny: ClassifierModel) -> None:
+    from tlgui.core.frozen_features import find_cut
+
+    layers = tiny.backbone.layers
+    # block_11 adds its input (block_10's output) back in: the cut must sit before block_11.
+    assert layers[find_cut(tiny.backbone, 101) - 1].name == "block_10_project_BN"
+    assert layers[find_cut(tiny.backbone, 130) - 1].name == "block_13_project_BN"
+    assert find_cut(tiny.backbone, 153) == 153

@@ -54,14 +54,11 @@ def find_cut(backbone: Any, first_trainable: int) -> int:
     return 1
 
 
-def split_backbone(backbone: Any, cut: int) -> tuple[Any, Any]:
-    """(bottom, top): bottom maps the backbone input to the cut tensor, top the rest."""
+def top_part(backbone: Any, cut: int) -> Any:
+    """The backbone from the tensor at ``cut`` to its output, as a model of its own."""
     if cut <= 1:
-        return None, backbone
-    cut_tensor = backbone.layers[cut - 1].output
-    bottom = keras.Model(backbone.inputs, cut_tensor, name="frozen_bottom")
-    top = keras.Model(cut_tensor, backbone.output, name="trainable_top")
-    return bottom, top
+        return backbone
+    return keras.Model(backbone.layers[cut - 1].output, backbone.output, name="trainable_top")
 
 
 def _feature_model(backbone: Any, cut: int | None) -> Any:
@@ -208,7 +205,6 @@ def head_trainer(cm: ClassifierModel) -> Any:
 
 def top_trainer(cm: ClassifierModel, cut: int) -> Any:
     """cut tensor -> the backbone's top (inference mode) -> pool -> dropout -> Dense."""
-    _, top = split_backbone(cm.backbone, cut)
     return make_inference_backbone_trainer(
-        [], top, [cm.model.get_layer("pool"), cm.model.get_layer("dropout"), cm.head],
-        "top_trainer")
+        [], top_part(cm.backbone, cut),
+        [cm.model.get_layer("pool"), cm.model.get_layer("dropout"), cm.head], "top_trainer")
