@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tlgui.core.atomic import TEMP_PREFIX, set_default_mode
+from tlgui.core.atomic import TEMP_PREFIX, atomic_path, set_default_mode
 from tlgui.core.errors import Cancelled, ExportError
 from tlgui.core.events import Report, StageProgress, ignore
 from tlgui.core.model_file import save_keras
@@ -334,27 +334,11 @@ def _labels_text(names: tuple[str, ...]) -> str:
 @contextlib.contextmanager
 def _staged(targets: list[Path]) -> Iterator[list[Path]]:
     """Temp paths beside ``targets``; all are moved into place only if the block succeeds."""
-    tmps: list[Path] = []
-    try:
-        for target in targets:
-            if target.is_dir():
-                raise ExportError(f"{target} is a folder; choose a file name or another folder.")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=target.suffix,
-                                        dir=target.parent)
-            os.close(fd)
-            tmps.append(Path(name))
-        yield tmps
-        for tmp in tmps:
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            set_default_mode(tmp)
-        for tmp, target in zip(tmps, targets, strict=True):
-            os.replace(tmp, target)
-    finally:
-        for tmp in tmps:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+    for target in targets:
+        if target.is_dir():
+            raise ExportError(f"{target} is a folder; choose a file name or another folder.")
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(atomic_path(target)) for target in targets]
 
 
 @contextlib.contextmanager

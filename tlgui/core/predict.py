@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tlgui.core.atomic import atomic_path, set_default_mode
+from tlgui.core.atomic import atomic_path
 from tlgui.core.errors import Cancelled, ConfigError, ModelFileError
 from tlgui.core.events import Notice, Report, StageProgress, ignore
 from tlgui.core.imageio import IMAGE_SUFFIXES, ImageProblem, decode_rgb
@@ -282,7 +282,6 @@ def write_csv(rows: Sequence[Prediction], path: str | Path, top_k: int | None = 
         writer.writerow([*cells, r.error or ""])
     with atomic_path(path) as tmp:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
-        set_default_mode(tmp)
     return Path(path)
 
 
