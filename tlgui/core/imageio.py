@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,34 @@ class ImageHeader:
     height: int
 
 
+@contextlib.contextmanager
+def _as_image_problem(os_error: str, other_error: str) -> Iterator[None]:
+    """Turns what Pillow raises on unusable files into ``ImageProblem`` with a reason.
+
+    Args:
+        os_error: the reason given for an ``OSError`` (its text is appended).
+        other_error: the reason for any other exception a Pillow plugin raises.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except ImageProblem:
+        raise
+    except FileNotFoundError as exc:
+        raise ImageProblem("file no longer exists") from exc
+    except PermissionError as exc:
+        raise ImageProblem("permission denied") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageProblem("decompression bomb: too many pixels to decode safely") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageProblem("not an image (Pillow cannot identify the file)") from exc
+    except OSError as exc:
+        raise ImageProblem(f"{os_error} ({exc})") from exc
+    except Exception as exc:  # Pillow plugins raise assorted errors on junk input.
+        raise ImageProblem(f"{other_error} ({type(exc).__name__}: {exc})") from exc
+
+
 def probe(path: Path, min_side: int = MIN_SIDE) -> ImageHeader:
     """Reads an image header and checks it is usable.
 
@@ -57,22 +87,10 @@ def probe(path: Path, min_side: int = MIN_SIDE) -> ImageHeader:
         raise ImageProblem(f"cannot read file ({exc.strerror})") from exc
     if size == 0:
         raise ImageProblem("empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                fmt = img.format or "?"
-                width, height = img.size
-    except PermissionError as exc:
-        raise ImageProblem("permission denied") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageProblem("decompression bomb: too many pixels to decode safely") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageProblem("not an image (Pillow cannot identify the file)") from exc
-    except OSError as exc:
-        raise ImageProblem(f"cannot read image header ({exc})") from exc
-    except Exception as exc:  # Pillow plugins raise assorted errors on junk input.
-        raise ImageProblem(f"broken image header ({type(exc).__name__}: {exc})") from exc
+    with _as_image_problem("cannot read image header", "broken image header"), \
+            Image.open(path) as img:
+        fmt = img.format or "?"
+        width, height = img.size
     if fmt not in SUPPORTED_FORMATS:
         raise ImageProblem(f"unsupported format {fmt}")
     if width * height > MAX_PIXELS:
@@ -116,32 +134,15 @@ def decode_rgb(path: Path, draft_size: int | None = None) -> np.ndarray:
     Raises:
         ImageProblem: the file is unreadable, truncated or not an image.
     """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.format not in SUPPORTED_FORMATS:
-                    raise ImageProblem(f"unsupported format {img.format}")
-                if draft_size and img.format == "JPEG":
-                    img.draft("RGB", (draft_size, draft_size))
-                img.seek(0)
-                img.load()
-                rgb = _to_rgb(ImageOps.exif_transpose(img))
-                arr = np.asarray(rgb, dtype=np.uint8)
-    except ImageProblem:
-        raise
-    except FileNotFoundError as exc:
-        raise ImageProblem("file no longer exists") from exc
-    except PermissionError as exc:
-        raise ImageProblem("permission denied") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageProblem("decompression bomb: too many pixels to decode safely") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageProblem("not an image (Pillow cannot identify the file)") from exc
-    except OSError as exc:
-        raise ImageProblem(f"corrupt or truncated image ({exc})") from exc
-    except Exception as exc:  # Pillow plugins raise assorted errors on junk input.
-        raise ImageProblem(f"cannot decode image ({type(exc).__name__}: {exc})") from exc
+    with _as_image_problem("corrupt or truncated image", "cannot decode image"), \
+            Image.open(path) as img:
+        if img.format not in SUPPORTED_FORMATS:
+            raise ImageProblem(f"unsupported format {img.format}")
+        if draft_size and img.format == "JPEG":
+            img.draft("RGB", (draft_size, draft_size))
+        img.seek(0)
+        img.load()
+        arr = np.asarray(_to_rgb(ImageOps.exif_transpose(img)), dtype=np.uint8)
     if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
         raise ImageProblem(f"unexpected decoded shape {arr.shape}")
     return arr
