@@ -82,6 +82,9 @@ def main() -> None:
         args.data, validation_split=0.2, subset="validation", seed=SEED,
         shuffle=True, batch_size=BATCH_SIZE, image_size=IMG_SIZE)
     class_names = train_dataset.class_names
+    # Which files Keras put on each side: the benchmark gives tlgui this same split.
+    split = {"train_files": list(train_dataset.file_paths),
+             "validation_files": list(validation_dataset.file_paths)}
     autotune = tf.data.AUTOTUNE
     train_dataset = train_dataset.prefetch(buffer_size=autotune)
     validation_dataset = validation_dataset.prefetch(buffer_size=autotune)
@@ -179,6 +182,7 @@ def main() -> None:
         "phase_accuracy": {"1": last_acc(1), "2": last_acc(2)},
         "final_val_accuracy": last_acc(2) if args.fine_tune_epochs else last_acc(1),
         "history": history,
+        **split,
     }
     print(json.dumps(result), flush=True)
 

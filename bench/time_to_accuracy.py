@@ -189,6 +189,8 @@ def time_to_reach(result: dict[str, Any], target: float) -> float | None:
 def _fmt(v: float | None, kind: str) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "not reached" if kind == "reach" else "-"
+    if kind == "text":
+        return str(v)
     if kind == "acc":
         return f"{100 * v:.1f} %"
     if kind == "mib":
@@ -211,7 +213,15 @@ def table(ref: dict[str, Any], runs: dict[str, dict[str, Any]]) -> str:
             return None
         return float(r["scan_seconds"] + r["decode_seconds"])
 
+    def images(r: dict[str, Any]) -> str | None:
+        if "validation_files" in r:
+            return f"{len(r['train_files'])} / {len(r['validation_files'])}"
+        if "validation_images" in r:
+            return f"{r['train_images']} / {r['validation_images']}"
+        return None
+
     rows: list[tuple[str, str, Any]] = [
+        ("Training / validation images", "text", images),
         ("Scan + decode (tlgui; the reference decodes inside every epoch)", "s", decode),
         ("Phase 1 wall time (tlgui: incl. frozen features)", "s",
          lambda r: r["phase_seconds"].get("1")),
@@ -231,13 +241,31 @@ def table(ref: dict[str, Any], runs: dict[str, dict[str, Any]]) -> str:
         ref_v = get(ref)
         vals = [get(runs[n]) for n in names]
         cells = [_fmt(ref_v, kind), *[_fmt(v, kind) for v in vals]]
-        if kind == "acc":
+        if kind == "text":
+            cells += ["-" for _ in vals]
+        elif kind == "acc":
             cells += [("-" if v is None or ref_v is None or math.isnan(v - ref_v)
                        else f"{100 * (v - ref_v):+.1f} pt") for v in vals]
         else:
             cells += [_ratio(v, ref_v) for v in vals]
         lines.append("| " + " | ".join([label, *cells]) + " |")
     return "\n".join(lines)
+
+
+def same_split(data: Path, ref: dict[str, Any], root: Path) -> Path:
+    """Links the reference's own training/validation split into ``root/train|validation``.
+
+    tlgui then trains and validates on exactly the images the reference did, so the
+    accuracies compare the recipes, not two random 20% draws (each +-1.1 points at 90%).
+    """
+    split = root / f"split-{data.name}"
+    for side, key in (("train", "train_files"), ("validation", "validation_files")):
+        for f in map(Path, ref[key]):
+            link = split / side / f.parent.name / f.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to(f.resolve())
+    return split
 
 
 def quick_subset(data: Path, root: Path) -> Path:
@@ -267,6 +295,10 @@ def bench_one(data: Path, args: argparse.Namespace, out: Path) -> str:
         ref = {"final_val_accuracy": math.nan, "phase_seconds": {}, "phase_accuracy": {},
                "total_seconds": math.nan, "wall_seconds": math.nan,
                "peak_rss_mib": math.nan, "history": []}
+    tl_data = data
+    if not args.own_split and "validation_files" in ref:
+        tl_data = same_split(data, ref, out)
+        print(f"[{_stamp()}] tlgui uses the reference's split: {tl_data}", flush=True)
     cache = out / "cache"  # fresh per invocation: the cold run starts empty
     plan: list[tuple[str, str, str | None]] = [("tlgui cold", "tlgui-cold", None)]
     if not args.no_warm:
@@ -275,7 +307,7 @@ def bench_one(data: Path, args: argparse.Namespace, out: Path) -> str:
         plan.append(("tlgui per_epoch", "tlgui-per-epoch", "per_epoch"))
     runs: dict[str, dict[str, Any]] = {}
     for label, name, mode in plan:
-        runs[label] = run_tlgui(data, args, out, cache, name, mode)
+        runs[label] = run_tlgui(tl_data, args, out, cache, name, mode)
         # Written after every run, so a long run cut short still leaves a table.
         section = "\n".join([f"### {data}", "", table(ref, runs), "",
                              f"Raw results and logs: `{out}`"])
@@ -298,6 +330,8 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-reference", action="store_true", help="run tlgui only")
     p.add_argument("--reference-json", help="reuse reference.json of an earlier run")
     p.add_argument("--no-warm", action="store_true", help="skip the warm-cache tlgui run")
+    p.add_argument("--own-split", action="store_true",
+                   help="let tlgui draw its own 20%% split instead of the reference's")
     p.add_argument("--per-epoch", action="store_true",
                    help="also run tlgui with per-epoch random augmentation (slow)")
     p.add_argument("--out-dir", type=Path, default=None,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from tlgui.core.config import TrainConfig
 from tlgui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -118,7 +119,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace) -> Any:
-    from tlgui.core.config import AugmentConfig, PhaseConfig, SplitConfig, TrainConfig
+    from tlgui.core.config import AugmentConfig, PhaseConfig, SplitConfig
 
     base = TrainConfig()
     fine_tune_at: int | str | None = args.fine_tune_at
@@ -240,8 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fine-tune-epochs", type=int, default=10, help="phase 2 epochs (0 skips)")
     t.add_argument("--fine-tune-at", default=None,
                    help="first backbone layer (index or name) trained in phase 2")
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--fine-tune-lr", type=float, default=1e-5)
+    defaults = TrainConfig()
+    t.add_argument("--lr", type=float, default=defaults.phase1.learning_rate)
+    t.add_argument("--fine-tune-lr", type=float, default=defaults.phase2.learning_rate)
     t.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "rmsprop", "sgd"])
     t.add_argument("--fine-tune-optimizer", default="adam",
                    choices=["adam", "adamw", "rmsprop", "sgd"])

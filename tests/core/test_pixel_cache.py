@@ -57,3 +57,24 @@ def test_changed_deleted_and_garbage_files_become_problems(tmp_path: Path) -> No
     assert "changed after the scan" in reasons[samples[1].path.name]
     assert "changed after the scan" in reasons[samples[2].path.name]
     assert len(x) == 0 and len(kept) == 0
+
+
+def test_fill_cache_then_stream_in_chunks(tmp_path: Path) -> None:
+    """Training decodes into the cache only, then reads it back a chunk at a time."""
+    from tlgui.core.pixel_cache import fill_cache, iter_pixels
+
+    ds = scan(make_dataset(tmp_path / "d", per_class=10))
+    samples = list(ds.train[:7])
+    samples[3].path.write_bytes(b"garbage" * 100)  # changed since the scan
+    cache = PixelCache(tmp_path / "cache")
+    bad = fill_cache(samples, 40, cache)
+    assert [p.path for p in bad] == [samples[3].path] and cache.stats.decoded == 6
+    again = PixelCache(tmp_path / "cache")
+    assert len(fill_cache(samples, 40, again)) == 1 and again.stats.decoded == 0
+    assert again.stats.hits == 0  # present entries are not even read
+    chunks = list(iter_pixels(samples, 40, again, chunk=3))
+    assert [c.indices.tolist() for c in chunks] == [[0, 1, 2], [4, 5], [6]]
+    assert [len(c.problems) for c in chunks] == [0, 1, 0]
+    streamed = np.concatenate([c.pixels for c in chunks])
+    x, kept, _ = load_pixels(samples, 40, PixelCache(tmp_path / "cache"))
+    assert kept.tolist() == [0, 1, 2, 4, 5, 6] and np.array_equal(streamed, x)

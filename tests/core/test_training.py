@@ -157,3 +157,32 @@ def test_disk_full_while_saving_the_checkpoint_is_a_clear_error(
     run = next((isolated_dirs / "runs").iterdir())
     assert json.loads((run / "status.json").read_text())["state"] == "failed"
     load_keras(run / "model.keras")  # the first checkpoint is intact
+
+
+def test_phase1_runs_the_backbone_once_and_phase2_adds_the_mirror(
+        small_ds, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Phase 1 needs one pass over the images; the mirrored view waits for phase 2."""
+    from tlgui.core import frozen_features as ff
+
+    calls: list[tuple[int, tuple[int, ...], bool]] = []
+    real = ff.extract
+
+    def spy(cm, images, views, cut, batch_size, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((images.n, tuple(views), kwargs.get("pooled", True)))
+        return real(cm, images, views, cut, batch_size, *args, **kwargs)
+
+    monkeypatch.setattr(ff, "extract", spy)
+    events: list[Event] = []
+    result = run_training(small_ds, TINY, report=events.append, write_run=False)
+    n_train, n_val = len(small_ds.train), len(small_ds.validation)
+    assert calls == [(n_train, (0,), True), (n_val, (0,), True), (n_train, (1,), False)]
+    # The mirror pass comes after phase 1 ended, inside phase 2.
+    order = [type(e).__name__ for e in events
+             if isinstance(e, (PhaseStarted, PhaseEnded)) or
+             (type(e).__name__ == "StageProgress" and "mirrored" in e.message)]
+    assert order.index("StageProgress") > order.index("PhaseEnded")
+    assert len(result.history) == 4
+
+    calls.clear()
+    run_training(small_ds, TINY.replace(phase2=PhaseConfig(epochs=0)), write_run=False)
+    assert [c[1] for c in calls] == [(0,), (0,)]  # no phase 2: no mirror pass at all

@@ -47,9 +47,12 @@ def test_cache_disk_full_logs_and_training_goes_on(
         result = run_training(ds, TINY_P1, cache=cache, write_run=False)
     assert not result.cancelled and len(result.history) == 1
     assert len(result.dataset.train) + len(result.dataset.validation) == len(samples)
-    assert cache.stats.hits == 4 and cache.stats.decoded == len(samples) - 4
+    # Training streams the pixels back from the cache; with the disk full they are not
+    # there, so the feature pass decodes them a second time: slower, never wrong.
+    missing = len(samples) - 4
+    assert cache.stats.hits == 4 and cache.stats.decoded == 2 * missing
     failed = [r for r in caplog.records if "cannot write cache entry" in r.getMessage()]
-    assert len(failed) == len(samples) - 4
+    assert len(failed) == 2 * missing
     assert all("No space left on device" in r.getMessage() for r in failed)
     # Nothing half-written is left, and the earlier entries are intact and still valid.
     assert not temp_litter(root)

@@ -37,7 +37,8 @@ class AugmentConfig:
             every batch through the whole model (slow, the textbook recipe); ``off``
             uses the plain images only.
         views: number of fixed views in ``cached_views`` mode: view 0 is the image,
-            view 1 its mirror, further views are seeded random augmentations.
+            view 1 its mirror, further views are seeded random augmentations. Phase 1
+            trains the head on view 0; phase 2 draws one view per image each epoch.
     """
 
     flip: bool = True
@@ -96,7 +97,7 @@ class TrainConfig:
     weights_dir: str | None = None
     phase1: PhaseConfig = field(default_factory=PhaseConfig)
     phase2: PhaseConfig = field(
-        default_factory=lambda: PhaseConfig(epochs=10, learning_rate=1e-5)
+        default_factory=lambda: PhaseConfig(epochs=10, learning_rate=3e-5)
     )
     fine_tune_at: int | str | None = None
     batch_size: int = 32

@@ -1,11 +1,19 @@
 """Computing the frozen part of the network once, and training only what is trainable.
 
 With the backbone called in inference mode, the layers below the first trainable one map
-an image to the same tensor in every epoch. For a few fixed views of each image (the
-image, its mirror, seeded random augmentations) that tensor is computed once; each epoch
-then picks one view per image and runs only the trainable top. Phase 1 (backbone
-frozen) trains on pooled features; phase 2 on the tensor at a cut below ``fine_tune_at``.
-The trainer models reuse the classifier's layer objects, so training them trains it.
+an image to the same tensor in every epoch, so it is computed once per fixed view and
+each epoch runs only the trainable top.
+
+- Phase 1 (backbone frozen) trains the head on the pooled features of the images as they
+  are (view 0). One pass computes those and the tensor at the phase-2 cut.
+- Phase 2 starts by computing the further views (the mirror, seeded random
+  augmentations) up to the cut only; each epoch then shows every image in one random
+  view to the top of the backbone. Mirrors pay in fine-tuning, where the model can still
+  learn from them; for a linear head on frozen features they add little and would double
+  phase 1 (see docs/benchmarks.md).
+
+Images stream from the pixel cache a chunk at a time, so only the features stay in
+memory. The trainer models reuse the classifier's layer objects: training them trains it.
 """
 
 from __future__ import annotations
@@ -13,17 +21,22 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
 
+from tlgui.core.dataset import Problem, Sample
 from tlgui.core.errors import Cancelled
 from tlgui.core.events import Report, StageProgress
 from tlgui.core.model import ClassifierModel, make_inference_backbone_trainer
+from tlgui.core.pixel_cache import PixelCache, PixelChunk, iter_pixels
 
 PyDataset: Any = keras.utils.PyDataset
+# Pixels read ahead of the backbone: about two chunks of this size are in memory at once.
+CHUNK_BYTES = 32 * 2**20
 
 
 def _producer(tensor: Any) -> Any:
@@ -61,21 +74,79 @@ def top_part(backbone: Any, cut: int) -> Any:
     return keras.Model(backbone.layers[cut - 1].output, backbone.output, name="trainable_top")
 
 
-def _feature_model(backbone: Any, cut: int | None) -> Any:
-    """backbone input -> [pooled output, the tensor at ``cut`` (when given)]."""
-    pooled = keras.layers.GlobalAveragePooling2D(name="features_pool")(backbone.output)
-    outputs = [pooled]
+def _feature_model(backbone: Any, cut: int | None, pooled: bool = True) -> Any:
+    """backbone input -> [pooled output (when ``pooled``), the tensor at ``cut`` (when given)].
+
+    Without ``pooled`` only the layers below the cut are built and run; None when that
+    leaves nothing to run (the cut is the input itself).
+    """
+    outputs = []
+    if pooled:
+        outputs.append(keras.layers.GlobalAveragePooling2D(name="features_pool")(backbone.output))
     if cut:
+        if cut <= 1 and not pooled:
+            return None
         outputs.append(backbone.layers[cut - 1].output)
     return keras.Model(backbone.inputs, outputs, name="frozen_features")
 
 
 @dataclass
-class FeatureSet:
-    """Cached tensors per view: ``pooled`` [V, N, C] and ``cut`` [V, N, ...] (or None)."""
+class Images:
+    """Images to run through the backbone: ``n`` of them, read in chunks by ``chunks()``.
 
-    pooled: np.ndarray
+    Streaming them keeps only a chunk of pixels in memory next to the features.
+    ``subset(rows)`` gives the same source for some of the images only.
+    """
+
+    n: int
+    chunks: Callable[[], Iterator[PixelChunk]]
+    subset: Callable[[np.ndarray], Images]
+
+    def select(self, rows: np.ndarray) -> Images:
+        """These images only (``rows`` index this source)."""
+        return self if len(rows) == self.n else self.subset(rows)
+
+    @classmethod
+    def of_array(cls, pixels: np.ndarray, chunk: int = 256) -> Images:
+        """Images already in memory (uint8 [N, S, S, 3])."""
+        def chunks() -> Iterator[PixelChunk]:
+            for start in range(0, len(pixels), chunk):
+                part = pixels[start:start + chunk]
+                yield PixelChunk(np.arange(start, start + len(part)), part, [])
+        return cls(len(pixels), chunks, lambda rows: cls.of_array(pixels[rows], chunk))
+
+    @classmethod
+    def of_samples(cls, samples: Sequence[Sample], size: int, cache: PixelCache,
+                   cancel: threading.Event | None = None) -> Images:
+        """Images read through the pixel cache, the next chunk while one is computed."""
+        samples = list(samples)
+        chunk = max(64, CHUNK_BYTES // (size * size * 3))
+        return cls(len(samples),
+                   lambda: iter_pixels(samples, size, cache, chunk, cancel),
+                   lambda rows: cls.of_samples([samples[i] for i in rows], size, cache, cancel))
+
+
+@dataclass
+class FeatureSet:
+    """Cached tensors per view: ``pooled`` [V, N, C] and ``cut`` [V, N, ...] (or None).
+
+    ``kept`` marks the images that could be read; rows of the others are zeros and
+    ``problems`` says why.
+    """
+
+    pooled: np.ndarray | None
     cut: np.ndarray | None
+    kept: np.ndarray
+    problems: list[Problem]
+
+    def select(self, rows: np.ndarray) -> FeatureSet:
+        """The same features for these image rows only."""
+        if len(rows) == len(self.kept):
+            return self
+        return FeatureSet(
+            None if self.pooled is None else self.pooled[:, rows],
+            None if self.cut is None else self.cut[:, rows],
+            self.kept[rows], self.problems)
 
 
 def _view_batch(cm: ClassifierModel, pixels: np.ndarray, view: int, seed: int) -> Any:
@@ -101,62 +172,84 @@ def _preprocess(cm: ClassifierModel, x: Any) -> Any:
 
 def extract(
     cm: ClassifierModel,
-    pixels: np.ndarray,
-    views: int,
+    images: Images,
+    views: Sequence[int],
     cut: int | None,
     batch_size: int,
     report: Report,
     cancel: threading.Event,
     seed: int = 0,
     label: str = "train",
+    pooled: bool = True,
+    cut_slots: int = 0,
 ) -> FeatureSet:
-    """Runs the frozen backbone once per view over ``pixels``.
+    """Runs the frozen backbone once per view over ``images``.
 
     Args:
         cm: the classifier.
-        pixels: uint8 [N, S, S, 3] at the model's size.
-        views: number of views (1 = the images only).
+        images: the images at the model's size.
+        views: which views to compute (0 = the image, 1 = its mirror, 2... = seeded
+            random augmentations); the result holds them in this order.
         cut: also keep the tensor at this backbone layer index (phase 2), or None.
         batch_size: images per forward pass.
         report: receives ``StageProgress("features", ...)``.
         cancel: checked between batches.
         seed: seed of the random views.
         label: shown in progress messages.
+        pooled: compute the pooled backbone output too; without it only the layers
+            below ``cut`` run.
+        cut_slots: room for this many views in the cut array (default ``len(views)``),
+            so that later views go in without a copy; unused slots take no memory until
+            written (the array is allocated lazily by the OS).
     """
-    feature_model = _feature_model(cm.backbone, cut)
-    n = len(pixels)
-    pooled: np.ndarray | None = None
-    cut_feats: np.ndarray | None = None
-    total = views * math.ceil(n / batch_size)
+    feature_model = _feature_model(cm.backbone, cut, pooled)
+    n, nv = images.n, len(views)
+    out_pooled: np.ndarray | None = None
+    out_cut: np.ndarray | None = None
+    kept = np.zeros(n, dtype=bool)
+    problems: list[Problem] = []
+    total = max(1, nv * math.ceil(n / batch_size))
     done = 0
     last = 0.0
     keras.utils.set_random_seed(seed)
-    for v in range(views):
-        for start in range(0, n, batch_size):
-            if cancel.is_set():
-                raise Cancelled("Feature computation cancelled.")
-            x = _preprocess(cm, _view_batch(cm, pixels[start:start + batch_size], v, seed))
-            # predict_on_batch runs a compiled graph: an eager call of the backbone holds
-            # about five times the memory (1.5 GB against 0.3 GB for MobileNetV2).
-            outs = feature_model.predict_on_batch(x)
-            outs = outs if isinstance(outs, (list, tuple)) else [outs]
-            feat = np.asarray(outs[0])
-            if pooled is None:
-                pooled = np.empty((views, n, feat.shape[-1]), dtype=np.float32)
-            pooled[v, start:start + len(feat)] = feat
-            if cut:
-                mid = np.asarray(outs[1])
-                if cut_feats is None:
-                    cut_feats = np.empty((views, n, *mid.shape[1:]), dtype=np.float16)
-                cut_feats[v, start:start + len(mid)] = mid
-            done += 1
-            now = time.monotonic()
-            if now - last > 0.1 or done == total:
-                last = now
-                report(StageProgress("features", done, total,
-                                     f"Computing frozen features ({label}, view {v + 1}/{views})"))
-    assert pooled is not None
-    return FeatureSet(pooled, cut_feats)
+    for chunk in images.chunks():
+        problems.extend(chunk.problems)
+        kept[chunk.indices] = True
+        for start in range(0, len(chunk.indices), batch_size):
+            rows = chunk.indices[start:start + batch_size]
+            px = chunk.pixels[start:start + batch_size]
+            for slot, v in enumerate(views):
+                if cancel.is_set():
+                    raise Cancelled("Feature computation cancelled.")
+                x = _preprocess(cm, _view_batch(cm, px, v, seed))
+                if feature_model is None:
+                    outs = [np.asarray(x)]
+                else:
+                    # predict_on_batch runs a compiled graph: an eager call of the backbone
+                    # holds about five times the memory (1.5 GB against 0.3 GB, MobileNetV2).
+                    got = feature_model.predict_on_batch(x)
+                    outs = list(got) if isinstance(got, (list, tuple)) else [got]
+                if pooled:
+                    feat = np.asarray(outs.pop(0))
+                    if out_pooled is None:
+                        out_pooled = np.zeros((nv, n, feat.shape[-1]), dtype=np.float32)
+                    out_pooled[slot, rows] = feat
+                if cut:
+                    mid = np.asarray(outs[0])
+                    if out_cut is None:
+                        out_cut = np.zeros((max(nv, cut_slots), n, *mid.shape[1:]),
+                                           dtype=np.float16)
+                    out_cut[slot, rows] = mid
+                done += 1
+                now = time.monotonic()
+                if now - last > 0.1:
+                    last = now
+                    report(StageProgress("features", min(done, total - 1), total,
+                                         f"Computing frozen features ({label})"))
+    if cancel.is_set():
+        raise Cancelled("Feature computation cancelled.")
+    report(StageProgress("features", total, total, f"Computing frozen features ({label})"))
+    return FeatureSet(out_pooled, out_cut, kept, problems)
 
 
 class ViewBatches(PyDataset):  # type: ignore[misc]

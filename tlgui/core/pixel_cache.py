@@ -15,8 +15,8 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +68,10 @@ class PixelCache:
 
     def _entry(self, key: str, size: int) -> Path:
         return self.root / str(size) / key[:2] / f"{key}.bin"
+
+    def contains(self, sample: Sample, size: int) -> bool:
+        """Whether an entry exists (its checksum is verified only when it is read)."""
+        return self.enabled and self._entry(self.key(sample, size), size).is_file()
 
     def read(self, sample: Sample, size: int) -> np.ndarray | None:
         """The cached pixels, or None when absent or corrupt (a corrupt entry is removed)."""
@@ -136,6 +140,114 @@ def _check_unchanged(sample: Sample) -> None:
         raise ImageProblem("file changed after the scan; scan the folder again to use it")
 
 
+@dataclass
+class PixelChunk:
+    """A run of consecutive images: ``indices`` into the samples of those that decoded,
+    their ``pixels`` (uint8 [k, S, S, 3]) and the ``problems`` of those that did not."""
+
+    indices: np.ndarray
+    pixels: np.ndarray
+    problems: list[Problem]
+
+
+def _each(samples: Sequence[Sample], work: Callable[[int], None], report: Report,
+          cancel: threading.Event, workers: int | None) -> list[Problem]:
+    """Runs ``work(i)`` for every sample on a few threads; returns the samples that failed.
+
+    ``work`` raises ``ImageProblem`` for a sample it cannot decode. Pillow decodes without
+    holding the GIL, so threads pay.
+    """
+    n = len(samples)
+
+    def run(i: int) -> tuple[int, str | None]:
+        if cancel.is_set():
+            return i, None
+        try:
+            work(i)
+            return i, None
+        except ImageProblem as exc:
+            return i, exc.reason
+
+    problems: list[Problem] = []
+    last = 0.0
+    with ThreadPoolExecutor(max_workers=workers or min(4, (os.cpu_count() or 2))) as pool:
+        for done, (i, reason) in enumerate(pool.map(run, range(n)), start=1):
+            if cancel.is_set():
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise Cancelled("Loading images cancelled.")
+            if reason is not None:
+                problems.append(Problem(samples[i].path, reason))
+            now = time.monotonic()
+            if now - last > 0.1 or done == n:
+                last = now
+                report(StageProgress("decode", done, n, "Decoding images"))
+    return problems
+
+
+def fill_cache(samples: Sequence[Sample], size: int, cache: PixelCache,
+               report: Report = ignore, cancel: threading.Event | None = None) -> list[Problem]:
+    """Decodes every image not in the cache yet into it, and names those that fail.
+
+    Nothing is kept in memory: training then streams the pixels back from the cache
+    (``iter_pixels``), so a data set larger than the RAM trains all the same.
+    """
+    def work(i: int) -> None:
+        if not cache.contains(samples[i], size):
+            cache.get(samples[i], size)
+
+    return _each(samples, work, report, cancel or threading.Event(), None)
+
+
+def iter_pixels(
+    samples: Sequence[Sample],
+    size: int,
+    cache: PixelCache,
+    chunk: int = 256,
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+) -> Iterator[PixelChunk]:
+    """Yields the images in chunks of ``chunk``, reading the next while the caller works.
+
+    At most two chunks are in memory at a time. Files that fail (changed or deleted since
+    the scan) come back as problems in their chunk.
+    """
+    cancel = cancel or threading.Event()
+    n = len(samples)
+
+    def load(i: int) -> tuple[np.ndarray | None, str | None]:
+        if cancel.is_set():
+            return None, "cancelled"
+        try:
+            return cache.get(samples[i], size), None
+        except ImageProblem as exc:
+            return None, exc.reason
+
+    pool = ThreadPoolExecutor(max_workers=workers or min(4, (os.cpu_count() or 2)))
+    try:
+        def submit(start: int) -> list[Future[tuple[np.ndarray | None, str | None]]]:
+            return [pool.submit(load, i) for i in range(start, min(start + chunk, n))]
+
+        pending = submit(0)
+        for start in range(0, n, chunk):
+            ahead = submit(start + chunk)
+            results = [f.result() for f in pending]
+            if cancel.is_set():
+                raise Cancelled("Loading images cancelled.")
+            good = [(start + j, px) for j, (px, _) in enumerate(results) if px is not None]
+            kept = [i for i, _ in good]
+            pixels = np.empty((len(good), size, size, 3), dtype=np.uint8)
+            for k, (_, px) in enumerate(good):
+                pixels[k] = px
+            del good
+            problems = [Problem(samples[start + j].path, reason)
+                        for j, (px, reason) in enumerate(results) if px is None and reason]
+            del results
+            yield PixelChunk(np.asarray(kept, dtype=np.int64), pixels, problems)
+            pending = ahead
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def load_pixels(
     samples: Sequence[Sample],
     size: int,
@@ -144,7 +256,7 @@ def load_pixels(
     cancel: threading.Event | None = None,
     workers: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
-    """Loads many images at ``size`` x ``size`` through the cache.
+    """Loads many images at ``size`` x ``size`` through the cache, all into memory.
 
     Args:
         samples: the images.
@@ -152,43 +264,21 @@ def load_pixels(
         cache: the pixel cache.
         report: receives ``StageProgress("decode", ...)``.
         cancel: set it to stop; ``Cancelled`` is raised.
-        workers: decoding threads (Pillow decodes without holding the GIL).
+        workers: decoding threads.
 
     Returns:
         (pixels uint8 [n, size, size, 3], indices into ``samples`` of those kept,
         problems for the files that failed to decode).
     """
-    cancel = cancel or threading.Event()
     n = len(samples)
     out = np.empty((n, size, size, 3), dtype=np.uint8)
-    ok = np.zeros(n, dtype=bool)
-    problems: list[Problem] = []
-    workers = workers or min(4, (os.cpu_count() or 2))
-    last = 0.0
 
-    def work(i: int) -> tuple[int, str | None]:
-        if cancel.is_set():
-            return i, None
-        try:
-            out[i] = cache.get(samples[i], size)
-            return i, None
-        except ImageProblem as exc:
-            return i, exc.reason
+    def work(i: int) -> None:
+        out[i] = cache.get(samples[i], size)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done, (i, reason) in enumerate(pool.map(work, range(n)), start=1):
-            if cancel.is_set():
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise Cancelled("Loading images cancelled.")
-            if reason is None:
-                ok[i] = True
-            else:
-                problems.append(Problem(samples[i].path, reason))
-            now = time.monotonic()
-            if now - last > 0.1 or done == n:
-                last = now
-                report(StageProgress("decode", done, n, "Decoding images"))
-    kept = np.flatnonzero(ok)
-    if len(kept) == n:  # the usual case: no copy of a few hundred MB
-        return out, kept, problems
+    problems = _each(samples, work, report, cancel or threading.Event(), workers)
+    if not problems:  # the usual case: no copy of a few hundred MB
+        return out, np.arange(n), problems
+    failed = {p.path for p in problems}
+    kept = np.array([i for i, s in enumerate(samples) if s.path not in failed], dtype=np.int64)
     return out[kept], kept, problems

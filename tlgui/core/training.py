@@ -27,11 +27,12 @@ from tlgui.core.events import (
     Report,
     ignore,
 )
+from tlgui.core.memory import release_memory
 from tlgui.core.model import ClassifierModel, make_optimizer
 from tlgui.core.model_file import save_keras
 from tlgui.core.oom import with_oom_retry
 from tlgui.core.phase_monitor import PhaseMonitor
-from tlgui.core.pixel_cache import PixelCache, load_pixels
+from tlgui.core.pixel_cache import PixelCache, fill_cache, load_pixels
 from tlgui.core.runs import RunFolder
 
 log = logging.getLogger(__name__)
@@ -105,41 +106,92 @@ class _PixelBatches(ff.PyDataset):  # type: ignore[misc]
 
 
 class _Engine:
-    """Holds one run's data, features and trainers."""
+    """Holds one run's data, features and trainers.
 
-    def __init__(self, cm: ClassifierModel, config: TrainConfig, x_train: np.ndarray,
-                 y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-                 report: Report, cancel: threading.Event) -> None:
+    With cached views it holds the training and validation images as ``Images`` streamed
+    from the pixel cache, and the features computed from them; with per-epoch
+    augmentation it holds the pixels themselves.
+    """
+
+    def __init__(self, cm: ClassifierModel, config: TrainConfig, y_train: np.ndarray,
+                 y_val: np.ndarray, report: Report, cancel: threading.Event) -> None:
         self.cm, self.config, self.report, self.cancel = cm, config, report, cancel
-        self.x_train, self.x_val = x_train, x_val
-        n = cm.model.outputs[0].shape[-1]
-        self.y_train, self.y_val = _one_hot(y_train, n), _one_hot(y_val, n)
-        self.w_train = _sample_weights(y_train, n, config.class_weights)
+        self.n_classes = cm.model.outputs[0].shape[-1]
+        self.labels_train = y_train
+        self.y_train = _one_hot(y_train, self.n_classes)
+        self.y_val = _one_hot(y_val, self.n_classes)
+        self.w_train = _sample_weights(y_train, self.n_classes, config.class_weights)
+        self.x_train = np.empty((0,), np.uint8)
+        self.x_val = np.empty((0,), np.uint8)
+        self.train_images: ff.Images | None = None
+        self.val_images: ff.Images | None = None
         self.train_feats: ff.FeatureSet | None = None
         self.val_feats: ff.FeatureSet | None = None
+        self.views_done = False
         self.cut: int | None = None
+        self.problems: list[Problem] = []
 
     @property
     def cached(self) -> bool:
         return self.config.augment.mode != "per_epoch"
 
-    def prepare_features(self, cut: int | None) -> None:
-        """Runs the frozen backbone once per view (and once for validation)."""
-        self.cut = cut
-        views = 1 if self.config.augment.mode == "off" else max(1, self.config.augment.views)
+    @property
+    def views(self) -> int:
+        return 1 if self.config.augment.mode == "off" else max(1, self.config.augment.views)
+
+    def _extract(self, images: ff.Images, views: list[int], cut: int | None,
+                 label: str, pooled: bool = True, cut_slots: int = 0) -> ff.FeatureSet:
         bs = max(self.config.batch_size, 32)
-        self.train_feats = with_oom_retry(
-            lambda b: ff.extract(self.cm, self.x_train, views, cut, b, self.report,
-                                 self.cancel, self.config.seed, "training images"),
-            bs, self.report, "computing features")
-        if len(self.x_val):
-            self.val_feats = with_oom_retry(
-                lambda b: ff.extract(self.cm, self.x_val, 1, cut, b, self.report,
-                                     self.cancel, self.config.seed, "validation images"),
+        try:
+            return with_oom_retry(
+                lambda b: ff.extract(self.cm, images, views, cut, b, self.report, self.cancel,
+                                     self.config.seed, label, pooled=pooled,
+                                     cut_slots=cut_slots),
                 bs, self.report, "computing features")
-        # The trainers only read features from here on; the pixels can go.
-        self.x_train = self.x_train[:0]
-        self.x_val = self.x_val[:0]
+        finally:
+            release_memory()
+
+    def prepare_features(self, cut: int | None) -> list[Problem]:
+        """One backbone pass over the images as they are: pooled features and the cut.
+
+        Returns the files that could not be read (they are dropped from the run).
+        """
+        assert self.train_images is not None and self.val_images is not None
+        self.cut = cut
+        train = self._extract(self.train_images, [0], cut, "training images",
+                              cut_slots=self.views)
+        keep = np.flatnonzero(train.kept)
+        self.train_feats = train.select(keep)
+        self.y_train = self.y_train[keep]
+        self.labels_train = self.labels_train[keep]
+        self.w_train = _sample_weights(self.labels_train, self.n_classes,
+                                       self.config.class_weights)
+        self.train_images = self.train_images.select(keep)
+        problems = list(train.problems)
+        if self.val_images.n:
+            val = self._extract(self.val_images, [0], cut, "validation images")
+            keep_v = np.flatnonzero(val.kept)
+            self.val_feats = val.select(keep_v)
+            self.y_val = self.y_val[keep_v]
+            problems += val.problems
+        self.problems += problems
+        return problems
+
+    def prepare_views(self) -> None:
+        """Adds the further training views (mirror, random augmentations) at the cut."""
+        feats = self.train_feats
+        if self.views_done or self.views <= 1 or feats is None or feats.cut is None:
+            return
+        assert self.train_images is not None
+        more = self._extract(self.train_images, list(range(1, self.views)), self.cut,
+                             "training images, mirrored and augmented views", pooled=False)
+        assert more.cut is not None
+        # The slots were reserved in phase 1; filling them copies one view at a time.
+        for v in range(1, self.views):
+            feats.cut[v] = more.cut[v - 1]
+            # A file that became unreadable since phase 1 shows its first view instead.
+            feats.cut[v, ~more.kept] = feats.cut[0, ~more.kept]
+        self.views_done = True
 
     def fit_phase(self, phase: int, pc: PhaseConfig, first_epoch: int,
                   history: list[dict[str, Any]], on_best: Any) -> PhaseMonitor:
@@ -164,18 +216,25 @@ class _Engine:
         else:
             assert self.train_feats is not None
             if phase == 1:
+                assert self.train_feats.pooled is not None
                 feats = self.train_feats.pooled
                 trainer = ff.head_trainer(cm)
-                val_x = self.val_feats.pooled[0] if self.val_feats else None
+                val_x = self.val_feats.pooled[0] if self.val_feats and \
+                    self.val_feats.pooled is not None else None
             else:
                 assert self.cut is not None
                 assert self.train_feats.cut is not None
                 feats = self.train_feats.cut
+                self.train_feats.pooled = None  # phase 1's inputs, not needed any more
+                if self.val_feats:
+                    self.val_feats.pooled = None
                 trainer = ff.top_trainer(cm, self.cut)
                 val_x = self.val_feats.cut[0] if self.val_feats and \
                     self.val_feats.cut is not None else None
             train = ff.ViewBatches(feats, self.y_train, self.w_train, bs, True, seed)
-            val = (val_x.astype(np.float32), self.y_val) if val_x is not None else None
+            # In batches, as training: a float32 copy of all cut tensors would be a peak.
+            val = ff.ViewBatches(val_x[None], self.y_val, None, bs, False, seed) \
+                if val_x is not None else None
             trainer.compile(optimizer=make_optimizer(pc), loss=loss, metrics=["accuracy"])
         monitor = PhaseMonitor(trainer, phase, first_epoch, pc.epochs,
                                 pc.early_stopping_patience, self.report, self.cancel,
@@ -246,16 +305,10 @@ def run_training(
     result = TrainResult(cm, history, run, dataset)
     try:
         t0 = time.monotonic()
-        size = cm.image_size
-        x_train, kept_t, bad_t = load_pixels(dataset.train, size, cache, report, cancel)
-        x_val, kept_v, bad_v = load_pixels(dataset.validation, size, cache, report, cancel)
-        _notice_bad(report, bad_t + bad_v)
-        result.dataset = dataset.without(bad_t + bad_v)
-        y_train = np.array([dataset.train[i].label for i in kept_t], dtype=np.int64)
-        y_val = np.array([dataset.validation[i].label for i in kept_v], dtype=np.int64)
+        engine = _load(dataset, cm, config, cache, report, cancel)
+        _notice_bad(report, engine.problems)
+        result.dataset = dataset.without(engine.problems)
         result.decode_seconds = time.monotonic() - t0
-        engine = _Engine(cm, config, x_train, y_train, x_val, y_val, report, cancel)
-        del x_train, x_val  # the engine owns them and frees them after feature extraction
 
         def on_best(epoch: int) -> None:
             if not run:
@@ -287,7 +340,11 @@ def run_training(
                 _set_phase2_trainable(cm, config, phase2_flags)
             cm.compile(pc, config.label_smoothing)
             if engine.cached and engine.train_feats is None:
-                engine.prepare_features(cut)
+                bad = engine.prepare_features(cut)
+                _notice_bad(report, bad)
+                result.dataset = result.dataset.without(bad)
+            if engine.cached and phase == 2:
+                engine.prepare_views()
             trainable, _ = cm.param_counts()
             report(PhaseStarted(phase, pc.epochs, epoch, pc.learning_rate, trainable))
             mon = engine.fit_phase(phase, pc, epoch, history, on_best)
@@ -296,6 +353,7 @@ def run_training(
             report(PhaseEnded(phase, mon.best_epoch, result.phase_accuracy[phase],
                               result.phase_seconds[phase], mon.stopped_early))
             epoch += len([h for h in history if h["phase"] == phase])
+            release_memory()  # the phase's trainer graph and optimizer state are garbage now
         if run:
             run.write_history(history)
             run.write_status("complete", phase_seconds=result.phase_seconds,
@@ -311,6 +369,33 @@ def run_training(
             run.write_status("failed", error=str(exc))
         raise
     return result
+
+
+def _load(dataset: Dataset, cm: ClassifierModel, config: TrainConfig, cache: PixelCache,
+          report: Report, cancel: threading.Event) -> _Engine:
+    """The engine with the run's images: streamed from the cache, or in memory."""
+    size = cm.image_size
+    if config.augment.mode == "per_epoch":
+        x_train, kept_t, bad_t = load_pixels(dataset.train, size, cache, report, cancel)
+        x_val, kept_v, bad_v = load_pixels(dataset.validation, size, cache, report, cancel)
+        train, val = [dataset.train[i] for i in kept_t], [dataset.validation[i] for i in kept_v]
+    else:
+        # Decoded into the cache only; the features stream them back a chunk at a time.
+        bad = fill_cache(dataset.train + dataset.validation, size, cache, report, cancel) \
+            if cache.enabled else []
+        dropped = {p.path for p in bad}
+        train = [s for s in dataset.train if s.path not in dropped]
+        val = [s for s in dataset.validation if s.path not in dropped]
+        bad_t, bad_v = bad, []
+    engine = _Engine(cm, config, np.array([s.label for s in train], dtype=np.int64),
+                     np.array([s.label for s in val], dtype=np.int64), report, cancel)
+    engine.problems = bad_t + bad_v
+    if config.augment.mode == "per_epoch":
+        engine.x_train, engine.x_val = x_train, x_val
+    else:
+        engine.train_images = ff.Images.of_samples(train, size, cache, cancel)
+        engine.val_images = ff.Images.of_samples(val, size, cache, cancel)
+    return engine
 
 
 def _set_phase2_trainable(cm: ClassifierModel, config: TrainConfig,
