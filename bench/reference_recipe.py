@@ -20,7 +20,8 @@ elementwise ``x / 127.5 - 1``), so the ``Rescaling(1/127.5, offset=-1)`` substit
 used if that call raises, and the JSON result says which one ran.
 
 It prints one line per epoch with a wall-clock timestamp and, last, one JSON line with the
-phase times, accuracies and the per-epoch history. Run it from the repository root::
+phase times, accuracies, the per-epoch history and the files on each side of its split
+(the benchmark gives tlgui the same split). Run it from the repository root::
 
     python bench/reference_recipe.py ../shared/data/flower_photos
 """

@@ -151,6 +151,9 @@ def test_disk_full_while_saving_the_checkpoint_is_a_clear_error(
         return real_save(*args, **kwargs)
 
     monkeypatch.setattr(training, "save_keras", failing_save)
+    # This tiny model may never beat its phase-1 score; without the baseline the first
+    # phase-2 epoch is a new best, so a second checkpoint is surely saved.
+    monkeypatch.setattr(training.PhaseMonitor, "start_from", lambda *a: None)
     cfg = TINY.replace(phase1=PhaseConfig(epochs=2, learning_rate=1e-2, optimizer="sgd"))
     with pytest.raises(training.TlguiError, match=r"Cannot save the checkpoint.*No space"):
         run_training(small_ds, cfg, run_root=isolated_dirs / "runs")
@@ -161,28 +164,64 @@ def test_disk_full_while_saving_the_checkpoint_is_a_clear_error(
 
 def test_phase1_runs_the_backbone_once_and_phase2_adds_the_mirror(
         small_ds, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Phase 1 needs one pass over the images; the mirrored view waits for phase 2."""
+    """Phase 1 needs one pass over the images; the mirror waits for phase 2's first epoch."""
     from tlgui.core import frozen_features as ff
 
     calls: list[tuple[int, tuple[int, ...], bool]] = []
     real = ff.extract
+    drawn: dict[int, set[int]] = {}
+    real_getitem = ff.ViewBatches.__getitem__
 
     def spy(cm, images, views, cut, batch_size, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append((images.n, tuple(views), kwargs.get("pooled", True)))
         return real(cm, images, views, cut, batch_size, *args, **kwargs)
 
+    def getitem(self, i):  # type: ignore[no-untyped-def]
+        if self.shuffle and self.feats.ndim > 3:  # phase 2 training batches
+            drawn.setdefault(self.epoch, set()).update(self.views_of_epoch().tolist())
+        return real_getitem(self, i)
+
     monkeypatch.setattr(ff, "extract", spy)
+    monkeypatch.setattr(ff.ViewBatches, "__getitem__", getitem)
     events: list[Event] = []
-    result = run_training(small_ds, TINY, report=events.append, write_run=False)
+    cfg = TINY.replace(phase2=PhaseConfig(epochs=3, learning_rate=1e-3))
+    result = run_training(small_ds, cfg, report=events.append, write_run=False)
     n_train, n_val = len(small_ds.train), len(small_ds.validation)
     assert calls == [(n_train, (0,), True), (n_val, (0,), True), (n_train, (1,), False)]
-    # The mirror pass comes after phase 1 ended, inside phase 2.
-    order = [type(e).__name__ for e in events
-             if isinstance(e, (PhaseStarted, PhaseEnded)) or
+    # The mirror pass runs between the first and the second phase-2 epoch...
+    marks = [f"epoch {e.epoch}" if isinstance(e, EpochEnded) else "mirror" for e in events
+             if isinstance(e, EpochEnded) or
              (type(e).__name__ == "StageProgress" and "mirrored" in e.message)]
-    assert order.index("StageProgress") > order.index("PhaseEnded")
-    assert len(result.history) == 4
+    assert marks.index("mirror") > marks.index("epoch 3")
+    assert marks.index("mirror") < marks.index("epoch 4")
+    # ...and only the epochs after it show mirrored images. (Keras reads two batches to
+    # learn their shapes and then starts a new epoch, so the training epochs are 1 to 3.)
+    assert sorted(drawn) == [0, 1, 2, 3]
+    assert drawn[1] == {0} and drawn[2] == {0, 1} and drawn[3] == {0, 1}
+    assert len(result.history) == 5
 
     calls.clear()
     run_training(small_ds, TINY.replace(phase2=PhaseConfig(epochs=0)), write_run=False)
     assert [c[1] for c in calls] == [(0,), (0,)]  # no phase 2: no mirror pass at all
+
+
+def test_fine_tuning_that_only_hurts_keeps_the_phase1_weights(small_ds) -> None:
+    cfg = TINY.replace(phase2=PhaseConfig(epochs=2, learning_rate=50.0, optimizer="sgd",
+                                          early_stopping_patience=None))
+    events: list[Event] = []
+    result = run_training(small_ds, cfg, report=events.append, write_run=False)
+    p1 = [h for h in result.history if h["phase"] == 1]
+    p2 = [h for h in result.history if h["phase"] == 2]
+    best1 = max(p1, key=lambda h: (h["val_accuracy"], -h["val_loss"]))
+    assert all((h["val_accuracy"], -h["val_loss"]) < (best1["val_accuracy"], -best1["val_loss"])
+               for h in p2)
+    ended = [e for e in events if isinstance(e, PhaseEnded)]
+    assert ended[1].best_epoch == best1["epoch"]
+    assert result.phase_accuracy[2] == pytest.approx(best1["val_accuracy"])
+    assert any("keeps the weights of phase 1" in getattr(e, "message", "") for e in events)
+    # The model holds phase 1's weights: it scores phase 1's best loss again.
+    from tlgui.core.pixel_cache import PixelCache, load_pixels
+    x, kept, _ = load_pixels(small_ds.validation, 32, PixelCache())
+    probs = np.asarray(result.model.model.predict(x, verbose=0))
+    y = np.array([small_ds.validation[i].label for i in kept])
+    assert float((probs.argmax(1) == y).mean()) == pytest.approx(best1["val_accuracy"])

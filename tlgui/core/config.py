@@ -97,7 +97,7 @@ class TrainConfig:
     weights_dir: str | None = None
     phase1: PhaseConfig = field(default_factory=PhaseConfig)
     phase2: PhaseConfig = field(
-        default_factory=lambda: PhaseConfig(epochs=10, learning_rate=3e-5)
+        default_factory=lambda: PhaseConfig(epochs=10, learning_rate=1e-4)
     )
     fine_tune_at: int | str | None = None
     batch_size: int = 32

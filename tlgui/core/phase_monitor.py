@@ -37,6 +37,15 @@ class PhaseMonitor(keras.callbacks.Callback):  # type: ignore[misc]
         self.last_event = 0.0
         self.batches_done_in_phase = 0
 
+    def start_from(self, best: tuple[float, float], epoch: int) -> None:
+        """Counts the trainer's current weights as the best so far, scored ``best``.
+
+        Phase 2 starts from phase 1's best: an epoch must beat it to replace the weights,
+        so fine-tuning that only hurts leaves the model as phase 1 made it.
+        """
+        self.best, self.best_epoch = best, epoch
+        self.best_weights = [v.numpy() for v in self.trainer.trainable_weights]
+
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.t_epoch = time.monotonic()
 

@@ -128,6 +128,7 @@ class _Engine:
         self.train_feats: ff.FeatureSet | None = None
         self.val_feats: ff.FeatureSet | None = None
         self.views_done = False
+        self.net: Any = None  # the frozen feature network, built once for the run
         self.cut: int | None = None
         self.problems: list[Problem] = []
 
@@ -141,15 +142,14 @@ class _Engine:
 
     def _extract(self, images: ff.Images, views: list[int], cut: int | None,
                  label: str, pooled: bool = True, cut_slots: int = 0) -> ff.FeatureSet:
-        bs = max(self.config.batch_size, 32)
-        try:
-            return with_oom_retry(
-                lambda b: ff.extract(self.cm, images, views, cut, b, self.report, self.cancel,
-                                     self.config.seed, label, pooled=pooled,
-                                     cut_slots=cut_slots),
-                bs, self.report, "computing features")
-        finally:
-            release_memory()
+        bs = ff.FEATURE_BATCH
+        if self.net is None:
+            self.net = ff.feature_model(self.cm.backbone, cut)
+        return with_oom_retry(
+            lambda b: ff.extract(self.cm, images, views, cut, b, self.report, self.cancel,
+                                 self.config.seed, label, pooled=pooled,
+                                 cut_slots=cut_slots, net=self.net),
+            bs, self.report, "computing features")
 
     def prepare_features(self, cut: int | None) -> list[Problem]:
         """One backbone pass over the images as they are: pooled features and the cut.
@@ -175,6 +175,7 @@ class _Engine:
             self.y_val = self.y_val[keep_v]
             problems += val.problems
         self.problems += problems
+        release_memory()  # the pass's garbage, before the phase-1 trainer is built
         return problems
 
     def prepare_views(self) -> None:
@@ -192,20 +193,24 @@ class _Engine:
             # A file that became unreadable since phase 1 shows its first view instead.
             feats.cut[v, ~more.kept] = feats.cut[0, ~more.kept]
         self.views_done = True
+        self.net = None
 
     def fit_phase(self, phase: int, pc: PhaseConfig, first_epoch: int,
-                  history: list[dict[str, Any]], on_best: Any) -> PhaseMonitor:
+                  history: list[dict[str, Any]], on_best: Any,
+                  baseline: PhaseMonitor | None = None) -> PhaseMonitor:
         start = len(history)
 
         def attempt(bs: int) -> PhaseMonitor:
             del history[start:]  # an attempt that ran out of memory is run again whole
-            return self._fit_phase(phase, pc, first_epoch, history, on_best, bs)
+            return self._fit_phase(phase, pc, first_epoch, history, on_best, bs, baseline)
 
         return with_oom_retry(attempt, self.config.batch_size, self.report, "training")
 
     def _fit_phase(self, phase: int, pc: PhaseConfig, first_epoch: int,
-                   history: list[dict[str, Any]], on_best: Any, bs: int) -> PhaseMonitor:
+                   history: list[dict[str, Any]], on_best: Any, bs: int,
+                   baseline: PhaseMonitor | None) -> PhaseMonitor:
         cm, cfg = self.cm, self.config
+        callbacks: list[Any] = []
         cm.check_compiled()
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
         seed = cfg.seed + phase
@@ -231,7 +236,11 @@ class _Engine:
                 trainer = ff.top_trainer(cm, self.cut)
                 val_x = self.val_feats.cut[0] if self.val_feats and \
                     self.val_feats.cut is not None else None
-            train = ff.ViewBatches(feats, self.y_train, self.w_train, bs, True, seed)
+            later = phase == 2 and not self.views_done and self.views > 1
+            train = ff.ViewBatches(feats, self.y_train, self.w_train, bs, True, seed,
+                                   available=1 if later else None)
+            if later:
+                callbacks.append(_AddViewsAfterFirstEpoch(self, train, pc.epochs))
             # In batches, as training: a float32 copy of all cut tensors would be a peak.
             val = ff.ViewBatches(val_x[None], self.y_val, None, bs, False, seed) \
                 if val_x is not None else None
@@ -239,13 +248,34 @@ class _Engine:
         monitor = PhaseMonitor(trainer, phase, first_epoch, pc.epochs,
                                 pc.early_stopping_patience, self.report, self.cancel,
                                 history, on_best, pc.learning_rate)
+        if baseline is not None and baseline.best is not None:
+            monitor.start_from(baseline.best, baseline.best_epoch)
         monitor.batches = len(train)
         try:
             trainer.fit(train, validation_data=val, epochs=pc.epochs, verbose=0,
-                        callbacks=[monitor], batch_size=None)
+                        callbacks=[monitor, *callbacks], batch_size=None)
         finally:
             monitor.restore_best()
         return monitor
+
+
+class _AddViewsAfterFirstEpoch(keras.callbacks.Callback):  # type: ignore[misc]
+    """Computes the further training views once the first phase-2 epoch has ended.
+
+    That epoch trains on the images as they are, which are ready; the pass for the other
+    views costs about one epoch, so running it first would only delay the first
+    fine-tuned model. Epochs from the second on draw from every view.
+    """
+
+    def __init__(self, engine: _Engine, batches: ff.ViewBatches, epochs: int) -> None:
+        super().__init__()
+        self.engine, self.batches, self.epochs = engine, batches, epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if epoch == 0 and self.epochs > 1 and not self.model.stop_training:
+            release_memory()  # what the epoch left behind, before the pass adds its own
+            self.engine.prepare_views()
+            self.batches.available = self.engine.views
 
 
 def _phase2_cut(cm: ClassifierModel) -> int:
@@ -330,6 +360,7 @@ def run_training(
             _set_phase2_trainable(cm, config, phase2_flags)
             cut = _phase2_cut(cm) if engine.cached else None
         epoch = 1
+        phase1: PhaseMonitor | None = None
         for phase, pc in ((1, p1), (2, p2)):
             if pc.epochs <= 0:
                 continue
@@ -343,17 +374,20 @@ def run_training(
                 bad = engine.prepare_features(cut)
                 _notice_bad(report, bad)
                 result.dataset = result.dataset.without(bad)
-            if engine.cached and phase == 2:
-                engine.prepare_views()
             trainable, _ = cm.param_counts()
             report(PhaseStarted(phase, pc.epochs, epoch, pc.learning_rate, trainable))
-            mon = engine.fit_phase(phase, pc, epoch, history, on_best)
+            # Phase 2 must beat phase 1's best epoch, or phase 1's weights are kept.
+            mon = engine.fit_phase(phase, pc, epoch, history, on_best, baseline=phase1)
+            if phase == 1:
+                phase1 = mon
+            elif phase1 is not None and mon.best_epoch == phase1.best_epoch:
+                report(Notice("info", "Fine-tuning did not beat the head trained in phase 1; "
+                                      "the model keeps the weights of phase 1."))
             result.phase_seconds[phase] = time.monotonic() - t_phase
             result.phase_accuracy[phase] = float(mon.best[0]) if mon.best else float("nan")
             report(PhaseEnded(phase, mon.best_epoch, result.phase_accuracy[phase],
                               result.phase_seconds[phase], mon.stopped_early))
             epoch += len([h for h in history if h["phase"] == phase])
-            release_memory()  # the phase's trainer graph and optimizer state are garbage now
         if run:
             run.write_history(history)
             run.write_status("complete", phase_seconds=result.phase_seconds,
