@@ -222,6 +222,11 @@ def extract(
         for start in range(0, len(chunk.indices), batch_size):
             rows = chunk.indices[start:start + batch_size]
             px = chunk.pixels[start:start + batch_size]
+            k = len(rows)
+            if k < batch_size:
+                # A ragged batch would compile the network again for its shape (a second
+                # or more on a CPU); zeros fill it up and their outputs are dropped.
+                px = np.concatenate([px, np.zeros((batch_size - k, *px.shape[1:]), px.dtype)])
             for slot, v in enumerate(views):
                 if cancel.is_set():
                     raise Cancelled("Feature computation cancelled.")
@@ -234,12 +239,12 @@ def extract(
                     got = net.predict_on_batch(x)
                     outs = list(got) if isinstance(got, (list, tuple)) else [got]
                 if pooled:
-                    feat = np.asarray(outs[0])
+                    feat = np.asarray(outs[0])[:k]
                     if out_pooled is None:
                         out_pooled = np.zeros((nv, n, feat.shape[-1]), dtype=np.float32)
                     out_pooled[slot, rows] = feat
                 if cut:
-                    mid = np.asarray(outs[-1])
+                    mid = np.asarray(outs[-1])[:k]
                     if out_cut is None:
                         out_cut = np.zeros((max(nv, cut_slots), n, *mid.shape[1:]),
                                            dtype=np.float16)
