@@ -37,6 +37,9 @@ from tlgui.core.runs import RunFolder
 
 log = logging.getLogger(__name__)
 IMBALANCE_FOR_WEIGHTS = 1.5
+# A full garbage collection takes 0.2-0.5 s with TensorFlow loaded; a run on less image data
+# than this leaves too little behind between its stages to be worth one.
+RELEASE_ABOVE_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -175,8 +178,13 @@ class _Engine:
             self.y_val = self.y_val[keep_v]
             problems += val.problems
         self.problems += problems
-        release_memory()  # the pass's garbage, before the phase-1 trainer is built
+        self.release_memory()  # the pass's garbage, before the phase-1 trainer is built
         return problems
+
+    def release_memory(self) -> None:
+        size = self.cm.image_size
+        if len(self.y_train) * size * size * 3 >= RELEASE_ABOVE_BYTES:
+            release_memory()
 
     def prepare_views(self) -> None:
         """Adds the further training views (mirror, random augmentations) at the cut."""
@@ -273,7 +281,7 @@ class _AddViewsAfterFirstEpoch(keras.callbacks.Callback):  # type: ignore[misc]
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if epoch == 0 and self.epochs > 1 and not self.model.stop_training:
-            release_memory()  # what the epoch left behind, before the pass adds its own
+            self.engine.release_memory()  # the epoch's garbage, before the pass adds its own
             self.engine.prepare_views()
             self.batches.available = self.engine.views
 
