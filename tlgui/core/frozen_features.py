@@ -6,11 +6,11 @@ each epoch runs only the trainable top.
 
 - Phase 1 (backbone frozen) trains the head on the pooled features of the images as they
   are (view 0). One pass computes those and the tensor at the phase-2 cut.
-- Phase 2 starts by computing the further views (the mirror, seeded random
-  augmentations) up to the cut only; each epoch then shows every image in one random
-  view to the top of the backbone. Mirrors pay in fine-tuning, where the model can still
-  learn from them; for a linear head on frozen features they add little and would double
-  phase 1 (see docs/benchmarks.md).
+- Phase 2 trains its first epoch on view 0 and then computes the further views (the
+  mirror, seeded random augmentations) with the same network; from its second epoch on,
+  every image shows one random view to the top of the backbone. Mirrors pay in
+  fine-tuning, where the model can still learn from them; for a linear head on frozen
+  features they add little and would double phase 1 (see docs/benchmarks.md, ADR 003).
 
 Images stream from the pixel cache a chunk at a time, so only the features stay in
 memory. The trainer models reuse the classifier's layer objects: training them trains it.
@@ -106,15 +106,6 @@ class Images:
     def select(self, rows: np.ndarray) -> Images:
         """These images only (``rows`` index this source)."""
         return self if len(rows) == self.n else self.subset(rows)
-
-    @classmethod
-    def of_array(cls, pixels: np.ndarray, chunk: int = 256) -> Images:
-        """Images already in memory (uint8 [N, S, S, 3])."""
-        def chunks() -> Iterator[PixelChunk]:
-            for start in range(0, len(pixels), chunk):
-                part = pixels[start:start + chunk]
-                yield PixelChunk(np.arange(start, start + len(part)), part, [])
-        return cls(len(pixels), chunks, lambda rows: cls.of_array(pixels[rows], chunk))
 
     @classmethod
     def of_samples(cls, samples: Sequence[Sample], size: int, cache: PixelCache,
