@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from tlgui.backend_import import import_keras_quietly
 from tlgui.core.config import TrainConfig
 from tlgui.core.events import (
     BatchProgress,
@@ -25,7 +26,7 @@ from tlgui.core.events import (
     PhaseStarted,
     StageProgress,
 )
-from tlgui.logs import import_keras_quietly, setup_logging
+from tlgui.logs import setup_logging
 
 log = logging.getLogger("tlgui.cli")
 

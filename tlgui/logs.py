@@ -10,8 +10,11 @@ from pathlib import Path
 from tlgui.core.paths import log_dir
 
 
-def setup_logging(verbose: bool = False) -> Path | None:
-    """Sends tlgui's log (tracebacks included) to ``<user log dir>/tlgui.log``.
+def setup_logging(verbose: bool = False, file_name: str = "tlgui.log") -> Path | None:
+    """Sends tlgui's log (tracebacks included) to ``<user log dir>/<file_name>``.
+
+    The engine process logs to a file of its own (``engine.log``), so that two processes
+    never rotate one file.
 
     Returns:
         The log file, or None when the folder cannot be written.
@@ -25,7 +28,7 @@ def setup_logging(verbose: bool = False) -> Path | None:
     try:
         folder = log_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "tlgui.log"
+        path = folder / file_name
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
             path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
     except OSError:
@@ -35,28 +38,3 @@ def setup_logging(verbose: bool = False) -> Path | None:
     root.addHandler(handler)
     root._tlgui_file = path  # type: ignore[attr-defined]
     return path
-
-
-def import_keras_quietly() -> None:
-    """Imports Keras (and its TensorFlow backend) with the C++ start-up chatter hidden.
-
-    TensorFlow 2.21 writes absl lines ("oneDNN custom operations are on", "Could not find
-    cuda drivers") to file descriptor 2 before ``TF_CPP_MIN_LOG_LEVEL`` applies. They mean
-    nothing to a user of the command line, so stderr is pointed at the null device for the
-    import only; Python errors still propagate as exceptions.
-    """
-    import sys
-
-    if "keras" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                import keras  # noqa: F401
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)

@@ -9,9 +9,7 @@ files and folders are only ever read: sorting copies into a separate destination
 from __future__ import annotations
 
 import argparse
-import csv
 import filecmp
-import io
 import logging
 import os
 import re
@@ -30,6 +28,7 @@ from tlgui.core.errors import Cancelled, ConfigError, ModelFileError
 from tlgui.core.events import Notice, Report, StageProgress, ignore
 from tlgui.core.imageio import IMAGE_SUFFIXES, ImageProblem, decode_rgb
 from tlgui.core.model_file import load_keras
+from tlgui.core.prediction import Prediction, write_csv
 from tlgui.core.resize import resize_to_square
 from tlgui.core.runs import MODEL_FILE
 
@@ -83,31 +82,6 @@ def model_image_size(model: Any, meta: dict[str, Any], path: Path = Path()) -> i
     if shape[1] and shape[1] == shape[2]:
         return int(shape[1])
     raise ModelFileError(f"{path.name}: cannot tell which image size the model expects.")
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The result for one file.
-
-    Attributes:
-        path: the file as found.
-        top: (class name, probability) pairs, most likely first; empty on error.
-        error: why the file could not be classified, or None.
-    """
-
-    path: Path
-    top: tuple[tuple[str, float], ...] = ()
-    error: str | None = None
-
-    @property
-    def label(self) -> str | None:
-        """The most likely class, or None on error."""
-        return self.top[0][0] if self.top else None
-
-    @property
-    def confidence(self) -> float:
-        """The probability of the most likely class (0 on error)."""
-        return self.top[0][1] if self.top else 0.0
 
 
 def _hidden(name: str) -> bool:
@@ -256,33 +230,6 @@ class Predictor:
                                 else Prediction(path, self.top_k(by_index[i], top_k)))
                 report(StageProgress("predict", len(rows), len(files), "Classifying images"))
         return rows
-
-
-def write_csv(rows: Sequence[Prediction], path: str | Path, top_k: int | None = None) -> Path:
-    """Writes predictions as CSV, atomically.
-
-    Columns: ``path``, ``class``, ``probability`` (the top-1), then ``top1_class``,
-    ``top1_probability`` ... ``topK_class``, ``topK_probability``, then ``error``
-    (empty when the file was classified).
-
-    Returns:
-        The path written.
-    """
-    k = top_k if top_k is not None else max((len(r.top) for r in rows), default=1)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    header = ["path", "class", "probability"]
-    for i in range(1, k + 1):
-        header += [f"top{i}_class", f"top{i}_probability"]
-    writer.writerow([*header, "error"])
-    for r in rows:
-        cells = [str(r.path), r.label or "", f"{r.confidence:.6f}" if r.top else ""]
-        for i in range(k):
-            cells += [r.top[i][0], f"{r.top[i][1]:.6f}"] if i < len(r.top) else ["", ""]
-        writer.writerow([*cells, r.error or ""])
-    with atomic_path(path) as tmp:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
-    return Path(path)
 
 
 def safe_folder_name(class_name: str) -> str:
