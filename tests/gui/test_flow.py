@@ -77,7 +77,8 @@ def test_drop_train_export_predict(qtbot, window, tiny_dataset: Path, tmp_path: 
     assert {h["phase"] for h in result.history} == {1, 2}
     assert plot.boundary == 3.5
     assert plot.best_epoch in (4, 5)
-    assert (result.run / "training_plot.png").stat().st_size > 1000
+    png = result.run / "training_plot.png"
+    qtbot.waitUntil(lambda: png.is_file() and png.stat().st_size > 1000, timeout=WAIT)
     # Phase 2 honoured the edit: the unticked layer kept its weights, a ticked one moved.
     trained = keras.models.load_model(result.run / "model.keras", compile=False)
     trained_cm = ClassifierModel.from_model(trained, s.dataset.class_names, "MobileNetV2", 96)

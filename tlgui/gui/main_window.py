@@ -14,6 +14,7 @@ from tlgui.core.events import StageProgress
 from tlgui.gui import dialogs, jobs
 from tlgui.gui.dataset_panel import DatasetPanel
 from tlgui.gui.engine_host import EngineHost
+from tlgui.gui.engine_settings import BACKEND_KEY, EngineSettingsDialog, saved_backend
 from tlgui.gui.evaluate_panel import EvaluatePanel
 from tlgui.gui.icons import icon
 from tlgui.gui.model_panel import ModelPanel
@@ -41,7 +42,7 @@ class MainWindow(QMainWindow):
         self.restore_last = restore_last
         # A window given an engine (tests share one) leaves it running when it closes.
         self.owns_engine = engine is None
-        self.engine = engine or EngineHost(parent=self)
+        self.engine = engine or EngineHost(saved_backend(self.settings), parent=self)
         self.thumbnails = ThumbnailCache(parent=self)
         self.session = Session(self.settings, self.engine, self)
         self.dataset_panel = DatasetPanel(self.thumbnails)
@@ -94,6 +95,9 @@ class MainWindow(QMainWindow):
         self.cancel_action = action("cancel", "Cancel", self.session.cancel_training)
         bar.addSeparator()
         self.export_action = action("export", "Export…", self.open_export_dialog, "Ctrl+E")
+        bar.addSeparator()
+        self.engine_action = action("engine", "Engine…", self.open_engine_settings)
+        self.engine_action.setToolTip("Choose the backend the engine process trains with")
 
     def _wire(self) -> None:
         s, dp, mp, tp = self.session, self.dataset_panel, self.model_panel, self.training_panel
@@ -191,6 +195,24 @@ class MainWindow(QMainWindow):
         dialog.fetched.connect(self.session.open_dataset)
         dialog.open()
         self.sample_dialog = dialog
+
+    def open_engine_settings(self) -> None:
+        running = str(self.engine.compute.get("backend", "")) if self.engine.compute else ""
+        dialog = EngineSettingsDialog(self.engine.backend, running, self)
+        dialog.accepted.connect(lambda: self.set_backend(dialog.backend()))
+        dialog.open()
+        self.engine_dialog = dialog
+
+    def set_backend(self, backend: str | None) -> None:
+        """Uses ``backend`` from the next job on, and remembers it."""
+        self.settings.setValue(BACKEND_KEY, backend or "")
+        if backend == self.engine.backend:
+            return
+        self.engine.set_backend(backend)
+        self.compute_label.setText(self.engine.status)
+        # The model lives in the engine: the next one is built with the new backend.
+        if self.session.dataset is not None and not self.session.busy:
+            self.session.request_build()
 
     def open_export_dialog(self) -> None:
         from tlgui.gui.export_dialog import ExportDialog

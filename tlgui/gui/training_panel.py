@@ -190,10 +190,7 @@ class TrainingPanel(QWidget):
         if result.run is not None:
             self.run_folder = result.run
             self.open_run_button.setEnabled(True)
-            try:
-                self.plot.save_png(result.run / PLOT_FILE)
-            except OSError as exc:
-                log.warning("cannot save the plot into the run folder: %s", exc)
+            self.plot.save_png_later(result.run / PLOT_FILE)
 
     def _log(self, text: str) -> None:
         self.log_view.appendPlainText(text)
