@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -152,3 +153,31 @@ def summarize(paths: list[Path], y_true: np.ndarray, probs: np.ndarray,
                       accuracy, misclassified(paths, y_true, probs))
 
 
+def evaluation_to_data(ev: Evaluation) -> dict[str, Any]:
+    """An evaluation as data (also what a run folder's evaluation.json holds)."""
+    return {"class_names": list(ev.class_names), "split": ev.split,
+            "confusion": np.asarray(ev.confusion).astype(int).tolist(),
+            "per_class": [[m.name, m.precision, m.recall, m.support] for m in ev.per_class],
+            "accuracy": ev.accuracy,
+            "misses": [[str(m.path), m.true_label, m.predicted_label, m.confidence,
+                        m.true_probability] for m in ev.misses]}
+
+
+def evaluation_from_data(data: dict[str, Any]) -> Evaluation:
+    """An evaluation from ``evaluation_to_data``.
+
+    Raises:
+        ValueError: the data does not describe an evaluation.
+    """
+    try:
+        names = tuple(str(c) for c in data["class_names"])
+        confusion = np.asarray(data["confusion"], dtype=np.int64).reshape(len(names), len(names))
+        return Evaluation(
+            class_names=names, split=str(data["split"]), confusion=confusion,
+            per_class=tuple(ClassMetrics(str(n), float(p), float(r), int(s))
+                            for n, p, r, s in data["per_class"]),
+            accuracy=float(data["accuracy"]),
+            misses=tuple(Miss(Path(str(p)), int(t), int(pr), float(c), float(tp))
+                         for p, t, pr, c, tp in data["misses"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not an evaluation: {exc}") from exc

@@ -99,6 +99,9 @@ class RunFolder:
         status.update(extra)
         status.update(state=state, pid=os.getpid(), updated=time.strftime("%Y-%m-%d %H:%M:%S"))
         status.setdefault("started", status["updated"])
+        status.setdefault("started_unix", time.time())
+        if state != "running":
+            status["duration_s"] = round(time.time() - float(status["started_unix"]), 1)
         atomic_write_json(self.path / "status.json", status)
 
     def read_status(self) -> dict[str, Any]:
