@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from tests.imagegen import COLORS, make_image
+from tests.tiny_models import save_random_classifier
 from tlgui.cli import main
 from tlgui.core.atomic import TEMP_PREFIX
 from tlgui.core.config import TrainConfig
 from tlgui.core.errors import Cancelled, ConfigError, ModelFileError
 from tlgui.core.events import Event, StageProgress
-from tlgui.core.model import ClassifierModel
 from tlgui.core.model_file import save_keras
 from tlgui.core.predict import (
     UNSURE_FOLDER,
@@ -37,16 +37,8 @@ CLASSES = ("cat", "dog", "fish")
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny classifier whose outputs differ between images (see test_export)."""
-    cm = ClassifierModel.build(TrainConfig(weights="none", image_size=SIZE), CLASSES)
-    rng = np.random.default_rng(1)
-    for w in cm.backbone.weights:
-        if w.path.endswith("kernel"):
-            fan_in = int(np.prod(w.shape[:2] if "depthwise" in w.path else w.shape[:-1]))
-            w.assign(rng.normal(0, np.sqrt(2.0 / fan_in), w.shape).astype("float32"))
-    cm.head.kernel.assign(rng.normal(0, 0.05, cm.head.kernel.shape).astype("float32"))
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    save_keras(cm.model, path, CLASSES, {"image_size": SIZE})
-    return path
+    return save_random_classifier(tmp_path_factory.mktemp("model") / "tiny.keras", CLASSES,
+                                  TrainConfig(weights="none", image_size=SIZE), head_std=0.05)
 
 
 @pytest.fixture(scope="module")

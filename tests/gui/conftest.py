@@ -83,3 +83,16 @@ def drop_paths(target: QWidget, paths: list[Path]) -> bool:
                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(target, drop)
     return drop.isAccepted()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained classifier of the tiny dataset's classes, as an exported .keras.
+
+    Its random weights give top probabilities of about 0.45-0.65 that differ per image:
+    enough to exercise the Predict tab (unsure cards, sorting) without training.
+    """
+    from tests.tiny_models import save_random_classifier
+
+    return save_random_classifier(tmp_path_factory.mktemp("model") / "tiny.keras",
+                                  ("blue", "green", "red"), TINY, head_std=0.01)

@@ -116,7 +116,7 @@ def test_drop_train_export_predict(qtbot, window, tiny_dataset: Path, tmp_path: 
     names = s.dataset.class_names
     assert drop_paths(panel, [v.path for v in val])
     qtbot.waitUntil(lambda: len(panel.predictions) == len(val), timeout=WAIT)
-    assert panel.grid.count() == len(val)
+    assert panel.cards.rowCount() == len(val)
     missed = {m.path: names[m.predicted_label] for m in s.evaluation.misses}
     right = 0
     for sample, pred in zip(val, panel.predictions, strict=True):

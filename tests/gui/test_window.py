@@ -220,15 +220,3 @@ def test_sample_data_offline_message(qtbot, settings_dir: Path, tmp_path: Path, 
     assert not (tmp_path / "flowers").exists()
     dialog.reject()
     window.close()
-
-
-@pytest.mark.gui
-def test_folder_dropped_on_predict_tab_is_classified_not_opened(qtbot, window,  # type: ignore[no-untyped-def]
-                                                                 tiny_dataset: Path) -> None:
-    from tlgui.gui.main_window import PREDICT
-
-    window.tabs.setCurrentIndex(PREDICT)
-    assert drop_paths(window, [tiny_dataset / "red"])
-    assert window.session.dataset is None
-    assert window.tabs.currentIndex() == PREDICT
-    assert window.predict_panel._pending, "kept until a model is loaded"

@@ -9,13 +9,10 @@ files and folders are only ever read: sorting copies into a separate destination
 from __future__ import annotations
 
 import argparse
-import filecmp
 import logging
 import os
-import re
-import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,19 +20,24 @@ from typing import Any
 
 import numpy as np
 
-from tlgui.core.atomic import atomic_path
 from tlgui.core.errors import Cancelled, ConfigError, ModelFileError
-from tlgui.core.events import Notice, Report, StageProgress, ignore
+from tlgui.core.events import Report, StageProgress, ignore
 from tlgui.core.imageio import IMAGE_SUFFIXES, ImageProblem, decode_rgb
 from tlgui.core.model_file import load_keras
 from tlgui.core.prediction import Prediction, write_csv
 from tlgui.core.resize import resize_to_square
 from tlgui.core.runs import MODEL_FILE
 
-log = logging.getLogger(__name__)
+# Sorting lives in the keras-free ``sorting`` (the window copies in its own process);
+# kept importable from here for scripts and tests.
+from tlgui.core.sorting import (  # noqa: F401
+    UNSURE_FOLDER,
+    check_sort_destination,
+    safe_folder_name,
+    sort_into,
+)
 
-UNSURE_FOLDER = "_unsure"
-_UNSAFE_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -230,92 +232,6 @@ class Predictor:
                                 else Prediction(path, self.top_k(by_index[i], top_k)))
                 report(StageProgress("predict", len(rows), len(files), "Classifying images"))
         return rows
-
-
-def safe_folder_name(class_name: str) -> str:
-    """A class name usable as a folder name on every system."""
-    name = _UNSAFE_CHARS.sub("_", class_name).strip().rstrip(". ")
-    return name if name and name not in (".", "..") else "_"
-
-
-def check_sort_destination(dest: str | Path, inputs: Iterable[str | Path]) -> None:
-    """Refuses a sort destination inside an input folder, or holding one.
-
-    Raises:
-        ConfigError: copying there would change a folder being classified.
-    """
-    d = Path(dest).expanduser().resolve()
-    for raw in inputs:
-        src = Path(raw).expanduser()
-        if not src.is_dir():
-            continue
-        s = src.resolve()
-        if d == s or d.is_relative_to(s) or s.is_relative_to(d):
-            raise ConfigError(
-                f"The sort destination {dest} overlaps the input folder {raw}; input "
-                "folders are never changed, so choose a destination outside it.")
-
-
-def _free_name(folder: Path, name: str, source: Path) -> Path | None:
-    """Where to copy ``source``; None when an identical copy is already there."""
-    target = folder / name
-    n = 2
-    while target.exists():
-        if target.is_file() and filecmp.cmp(source, target, shallow=False):
-            return None
-        stem, suffix = Path(name).stem, Path(name).suffix
-        target = folder / f"{stem} ({n}){suffix}"
-        n += 1
-    return target
-
-
-def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: float = 0.0,
-              inputs: Iterable[str | Path] = (), report: Report = ignore,
-              cancel: threading.Event | None = None) -> dict[str, int]:
-    """Copies (never moves) each classified file into ``dest/<class>/``.
-
-    Files whose top probability is below ``min_confidence`` go to ``dest/_unsure/``;
-    files that could not be read are left out. A name already taken gets a
-    `` (2)`` suffix; an identical file already there is not copied again. Each copy
-    is written atomically.
-
-    Args:
-        rows: predictions from ``Predictor.predict_paths``.
-        dest: the destination folder (created when missing).
-        min_confidence: top-1 probability below which a file counts as unsure.
-        inputs: the paths that were classified; ``dest`` must not overlap them.
-        report: receives ``StageProgress("sort", ...)`` and a ``Notice`` per failed copy.
-        cancel: set it to stop; ``Cancelled`` is raised between files.
-
-    Returns:
-        Files now in each destination folder from this call, by folder name.
-
-    Raises:
-        ConfigError: ``dest`` overlaps an input folder.
-        Cancelled: ``cancel`` was set.
-    """
-    cancel = cancel or threading.Event()
-    check_sort_destination(dest, inputs)
-    dest = Path(dest).expanduser()
-    counts: dict[str, int] = {}
-    usable = [(r, r.label) for r in rows if r.error is None and r.label is not None]
-    for done, (r, label) in enumerate(usable, start=1):
-        if cancel.is_set():
-            raise Cancelled("Sorting cancelled; the files copied so far are complete.")
-        folder = UNSURE_FOLDER if r.confidence < min_confidence else safe_folder_name(label)
-        try:
-            (dest / folder).mkdir(parents=True, exist_ok=True)
-            target = _free_name(dest / folder, r.path.name, r.path)
-            if target is not None:
-                with atomic_path(target) as tmp:
-                    shutil.copy2(r.path, tmp)
-        except OSError as exc:
-            log.warning("cannot copy %s into %s: %s", r.path, dest / folder, exc)
-            report(Notice("warning", f"Cannot copy {r.path} into {dest / folder}: {exc}"))
-            continue
-        counts[folder] = counts.get(folder, 0) + 1
-        report(StageProgress("sort", done, len(usable), "Copying into class folders"))
-    return counts
 
 
 def _say(line: str) -> None:

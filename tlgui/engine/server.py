@@ -121,7 +121,8 @@ class Server:
             done.update(outcome="cancelled", message=str(exc),
                         value=getattr(exc, "partial", None))
         except TlguiError as exc:
-            log.info("%s failed: %s", job.method, exc, exc_info=True)
+            # One line for a user's mistake; the traceback when it wraps an unexpected error.
+            log.info("%s failed: %s", job.method, exc, exc_info=exc.__cause__ is not None)
             done.update(outcome="error", value=codec.error_to_data(exc))
         except Exception as exc:
             log.exception("%s failed unexpectedly", job.method)

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
     QTableWidget,
@@ -39,20 +38,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlgui.core.wording import plural
+from tlgui.gui.class_grid import ClassGrid
 from tlgui.gui.icons import icon
-from tlgui.gui.thumbnails import ThumbnailCache
+from tlgui.gui.thumbnails import ThumbnailCache, ThumbnailDelegateBase, draw_thumbnail
 
 if TYPE_CHECKING:
     from tlgui.core.dataset import Dataset
 
-STRIP_COUNT = 14
 STRIP_SIZE = 64
+CLASS_COLUMN_MAX = 220
+STRIP_MIN = 3  # thumbnails the examples column asks room for; it shows as many as fit
 EMPTY_WIDTH = 640
 _ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 class ClassTableModel(QAbstractTableModel):
-    """One row per class: counts per split and example files for the thumbnail strip."""
+    """One row per class: counts per split and its files (the strip shows the first)."""
 
     HEADERS = ("Class", "Images", "Training", "Validation", "Examples")
     EXAMPLES_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -66,9 +68,13 @@ class ClassTableModel(QAbstractTableModel):
         self._rows = []
         if ds is not None:
             total, train, val = ds.counts("all"), ds.counts("train"), ds.counts("validation")
-            for name in ds.class_names:
-                examples = [s.path for s in ds.samples_of(name)[:STRIP_COUNT]]
-                self._rows.append((name, total[name], train[name], val[name], examples))
+            # One pass over the samples (train first), not one per class: 500 classes of
+            # 100,000 files stay instant.
+            files: list[list[Path]] = [[] for _ in ds.class_names]
+            for sample in (*ds.train, *ds.validation, *ds.test):
+                files[sample.label].append(sample.path)
+            for name, paths in zip(ds.class_names, files, strict=True):
+                self._rows.append((name, total[name], train[name], val[name], paths))
         self.endResetModel()
 
     def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -96,34 +102,23 @@ class ClassTableModel(QAbstractTableModel):
         return None
 
 
-class ThumbStripDelegate(QStyledItemDelegate):
+class ThumbStripDelegate(ThumbnailDelegateBase):
     """Paints a row of thumbnails, asking the cache for those it lacks."""
-
-    def __init__(self, cache: ThumbnailCache, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.cache = cache
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _ModelIndex) -> None:
         super().paint(painter, option, index)
         paths = index.data(ClassTableModel.EXAMPLES_ROLE) or []
         rect: QRect = option.rect  # type: ignore[attr-defined]
         x = rect.x() + 4
-        for path in paths:
+        for path in paths:  # as many as fit the column; only those are decoded
             if x + STRIP_SIZE > rect.right():
                 break
             cell = QRect(x, rect.y() + (rect.height() - STRIP_SIZE) // 2, STRIP_SIZE, STRIP_SIZE)
-            pix = self.cache.get(path)
-            if pix is None or pix.isNull():
-                painter.fillRect(cell.adjusted(2, 2, -2, -2), Qt.GlobalColor.lightGray)
-            else:
-                scaled = pix.scaled(cell.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                    Qt.TransformationMode.SmoothTransformation)
-                painter.drawPixmap(cell.x() + (STRIP_SIZE - scaled.width()) // 2,
-                                   cell.y() + (STRIP_SIZE - scaled.height()) // 2, scaled)
+            draw_thumbnail(painter, self.cache, path, cell, inset=2)
             x += STRIP_SIZE + 4
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _ModelIndex) -> QSize:
-        return QSize(STRIP_COUNT * (STRIP_SIZE + 4), STRIP_SIZE + 8)
+        return QSize(STRIP_MIN * (STRIP_SIZE + 4) + 4, STRIP_SIZE + 8)
 
 
 class DatasetPanel(QWidget):
@@ -223,11 +218,17 @@ class DatasetPanel(QWidget):
         self.class_view.setItemDelegateForColumn(4, ThumbStripDelegate(self.thumbnails, self))
         self.class_view.verticalHeader().setDefaultSectionSize(STRIP_SIZE + 8)
         self.class_view.verticalHeader().hide()
-        self.class_view.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
-        self.class_view.horizontalHeader().setStretchLastSection(True)
+        header = self.class_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.class_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.class_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.class_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.class_view.setToolTip("Select a class to see all its images on the right.")
+        self.class_view.selectionModel().currentRowChanged.connect(
+            lambda current, _previous: self.show_class(current.row()))
+        self.class_grid = ClassGrid(self.thumbnails)
 
         self.warnings_label = QLabel()
         self.warnings_label.setWordWrap(True)
@@ -256,11 +257,19 @@ class DatasetPanel(QWidget):
         row.addWidget(self.reveal_button)
         pv.addLayout(row)
 
-        split = QSplitter(Qt.Orientation.Vertical)
+        # The class table on the left keeps its height (6 classes fit at 1024x700); the
+        # chosen class's images and the skipped files share the right.
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.class_grid)
+        right.addWidget(self.problems_box)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.class_view)
-        split.addWidget(self.problems_box)
-        split.setStretchFactor(0, 3)
+        split.addWidget(right)
+        split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
         v = QVBoxLayout(page)
         v.addLayout(top)
         v.addWidget(self.summary_label)
@@ -296,16 +305,26 @@ class DatasetPanel(QWidget):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     # -- display ------------------------------------------------------------------
+    def show_class(self, row: int) -> None:
+        """Shows the images of the class in ``row`` of the table (-1: none)."""
+        index = self.class_model.index(row, 4)
+        if not index.isValid():
+            self.class_grid.show_class(None, [])
+            return
+        self.class_grid.show_class(self.class_model.index(row, 0).data(),
+                                   index.data(ClassTableModel.EXAMPLES_ROLE))
+
     def show_dataset(self, ds: Dataset) -> None:
         """Fills the details page."""
         self.stack.setCurrentIndex(1)
         self.path_label.setText(f"<b>{ds.root.name}</b> &nbsp; <small>{ds.root}</small>")
         n_train, n_val, n_test = len(ds.train), len(ds.validation), len(ds.test)
         self.summary_label.setText(
-            f"{ds.num_classes} classes · {n_train + n_val + n_test:,} usable images · "
+            f"{plural(ds.num_classes, 'class', 'classes')} · "
+            f"{plural(n_train + n_val + n_test, 'usable image')} · "
             f"{n_train:,} for training, {n_val:,} for validation"
             + (f", {n_test:,} for testing" if n_test else "")
-            + (f" · {len(ds.problems)} skipped" if ds.problems else ""))
+            + (f" · {plural(len(ds.problems), 'file')} skipped" if ds.problems else ""))
         if ds.layout == "split_folders":
             self.split_label.setText("Split: the folder's own train/ and validation/ folders.")
         else:
@@ -315,6 +334,11 @@ class DatasetPanel(QWidget):
                 "same way for the same files, to check the model on images it has never "
                 "seen; the rest train it.")
         self.class_model.set_dataset(ds)
+        name_width = self.class_view.horizontalHeader().sectionSizeHint(0)
+        self.class_view.setColumnWidth(0, min(max(name_width, 80), CLASS_COLUMN_MAX))
+        if ds.class_names:
+            self.class_view.selectRow(0)
+        self.show_class(0 if ds.class_names else -1)
         self.warnings_label.setVisible(bool(ds.warnings))
         self.warnings_label.setText("<br>".join(f"⚠ {w}" for w in ds.warnings))
         self.problems_table.setRowCount(len(ds.problems))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
 
 from tlgui.core.errors import TlguiError
+from tlgui.core.wording import plural
 
 log = logging.getLogger(__name__)
+OPEN_AS_DATASET = "Open as a dataset to train on"
+CLASSIFY_IMAGES = "Classify its images"
 
 
 def error_text(exc: BaseException) -> str:
@@ -37,3 +42,28 @@ def ask(parent: QWidget | None, title: str, text: str) -> bool:
                                   QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                   QMessageBox.StandardButton.No)
     return answer == QMessageBox.StandardButton.Yes
+
+
+def offer_dataset(parent: QWidget, folders: Sequence[Path], on_open: Callable[[], None],
+                  on_classify: Callable[[], None]) -> QMessageBox:
+    """Asks, without blocking, whether dropped class folders are a dataset to train on or
+    images to classify; Cancel does neither. Returns the box (object name
+    ``datasetOffer``)."""
+    more = f" (and {plural(len(folders) - 1, 'other folder')})" if len(folders) > 1 else ""
+    box = QMessageBox(QMessageBox.Icon.Question, "A folder of class folders",
+                      f"'{folders[0].name}'{more} holds class folders, like a dataset. Open "
+                      "it as the dataset to train on, or classify all its images with the "
+                      "current model?", QMessageBox.StandardButton.Cancel, parent)
+    box.setObjectName("datasetOffer")
+    box.setDefaultButton(box.addButton(OPEN_AS_DATASET, QMessageBox.ButtonRole.AcceptRole))
+    box.addButton(CLASSIFY_IMAGES, QMessageBox.ButtonRole.ActionRole)
+
+    def answered(button: QAbstractButton) -> None:
+        if button.text() == OPEN_AS_DATASET:
+            on_open()
+        elif button.text() == CLASSIFY_IMAGES:
+            on_classify()
+
+    box.buttonClicked.connect(answered)
+    box.open()
+    return box

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tlgui.core.config import PhaseConfig, SplitConfig, TrainConfig
-from tlgui.core.errors import Cancelled, ConfigError
+from tlgui.core.errors import Cancelled
 from tlgui.core.layer_tree import Flags
 from tlgui.core.metrics import Evaluation
 from tlgui.core.outcomes import ModelInfo, TrainSummary
@@ -142,14 +142,16 @@ def load_predictor(engine: EngineHost, path: Path, report: Report,
 
 def predict(engine: EngineHost, predictor: PredictorInfo, paths: Sequence[Path],
             report: Report, cancel: threading.Event) -> list[Prediction]:
-    """Classifies images and folders of images; returns one ``Prediction`` per file."""
+    """Classifies images and folders of images.
+
+    Returns:
+        One ``Prediction`` per file found; empty when the folders hold no image (the
+        window says so on the folder's card: a user's mistake, not a failure).
+    """
     data = engine.call("predict", {"id": predictor.id, "path": str(predictor.path),
                                    "paths": [str(p) for p in paths], "top_k": 3},
                        report, cancel)
-    rows = [codec.prediction_from_data(item) for item in data]
-    if not rows:
-        raise ConfigError("None of the dropped items is an image or a folder with images.")
-    return rows
+    return [codec.prediction_from_data(item) for item in data]
 
 
 def is_model_path(path: Path) -> bool:

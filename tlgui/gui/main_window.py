@@ -8,10 +8,11 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QToolBar
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget, QToolBar
 
 from tlgui.core.events import StageProgress
 from tlgui.gui import dialogs, jobs
+from tlgui.gui.clipboard import clipboard_paths
 from tlgui.gui.dataset_panel import DatasetPanel
 from tlgui.gui.engine_host import EngineHost
 from tlgui.gui.engine_settings import BACKEND_KEY, EngineSettingsDialog, saved_backend
@@ -49,7 +50,7 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(load_config(self.settings))
         self.training_panel = TrainingPanel()
         self.evaluate_panel = EvaluatePanel(self.thumbnails)
-        self.predict_panel = PredictPanel(self.thumbnails, self.engine)
+        self.predict_panel = PredictPanel(self.thumbnails, self.engine, self.settings)
         self.session.config_source = self.model_panel.config
 
         self.tabs = QTabWidget()
@@ -98,6 +99,10 @@ class MainWindow(QMainWindow):
         bar.addSeparator()
         self.engine_action = action("engine", "Engine…", self.open_engine_settings)
         self.engine_action.setToolTip("Choose the backend the engine process trains with")
+        paste = QAction("Paste images to classify", self)  # Ctrl+V anywhere; not on the bar
+        paste.setShortcut(QKeySequence(QKeySequence.StandardKey.Paste))
+        paste.triggered.connect(self.paste)
+        self.addAction(paste)
 
     def _wire(self) -> None:
         s, dp, mp, tp = self.session, self.dataset_panel, self.model_panel, self.training_panel
@@ -106,6 +111,8 @@ class MainWindow(QMainWindow):
         s.dataset_changed.connect(dp.show_dataset)
         s.dataset_changed.connect(lambda _ds: dp.set_recent(recent_datasets(self.settings)))
         s.dataset_changed.connect(lambda _ds: self.evaluate_panel.clear())
+        s.dataset_changed.connect(lambda ds: self.predict_panel.set_dataset_root(ds.root))
+        self.predict_panel.dataset_offered.connect(self.open_dataset)
         s.model_changed.connect(mp.layers.set_built)
         s.model_error.connect(mp.show_model_error)
         s.model_state_changed.connect(self._sync_layers)
@@ -245,8 +252,21 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(PREDICT)
             self.predict_panel.handle_paths(paths)
         elif paths[0].is_dir():
-            self.tabs.setCurrentIndex(DATA)
-            self.session.open_dataset(paths[0])
+            self.open_dataset(paths[0])
+
+    def open_dataset(self, folder: Path) -> None:
+        """Shows the Data tab and opens ``folder`` as the dataset."""
+        self.tabs.setCurrentIndex(DATA)
+        self.session.open_dataset(folder)
+
+    def paste(self) -> None:
+        """Ctrl+V: copied files go where a drop would; a copied picture is classified."""
+        paths = clipboard_paths(QApplication.clipboard().mimeData())
+        if paths:
+            self.route_paths(paths)
+        else:
+            self.statusBar().showMessage("Nothing to classify on the clipboard: copy a "
+                                         "picture or image files first.", 8000)
 
     # -- closing ------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -1,34 +1,49 @@
-"""The Predict tab: drop images or folders, see the top 3 classes per image, save a CSV."""
+"""The Predict tab: drop images or folders, see the top 3 classes per image, save a CSV,
+sort copies into class folders.
+
+Every dropped item shows as a card at once (``prediction_cards``), waiting while no model
+is loaded; a folder of class folders is offered as a dataset first.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QDragEnterEvent, QDropEvent, QPainter
+from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListView,
-    QListWidget,
-    QListWidgetItem,
+    QMessageBox,
     QProgressBar,
     QPushButton,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from tlgui.core import sorting
 from tlgui.core.events import StageProgress
-from tlgui.gui import jobs
+from tlgui.core.folder_probe import looks_like_dataset
+from tlgui.core.prediction import Prediction
+from tlgui.gui import dialogs, jobs
 from tlgui.gui.icons import icon
+from tlgui.gui.predict_output import PredictOutput
+from tlgui.gui.prediction_cards import (
+    CARD_ROLE,
+    RESULT,
+    CardGrid,
+    CardModel,
+    counts_text,
+    summary_text,
+)
+from tlgui.gui.settings import app_settings, set_unsure_threshold, unsure_threshold
 from tlgui.gui.thumbnails import ThumbnailCache
 from tlgui.gui.workers import Job, start_job
 
@@ -36,9 +51,6 @@ if TYPE_CHECKING:
     from tlgui.gui.engine_host import EngineHost
 
 log = logging.getLogger(__name__)
-CARD = QSize(340, 112)
-PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 1
-_Index = QModelIndex | QPersistentModelIndex
 
 
 def local_paths(event: QDropEvent | QDragEnterEvent) -> list[Path]:
@@ -49,85 +61,45 @@ def local_paths(event: QDropEvent | QDragEnterEvent) -> list[Path]:
     return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
 
 
-class PredictionDelegate(QStyledItemDelegate):
-    """A card: thumbnail, file name and the top classes with confidence bars."""
-
-    def __init__(self, cache: ThumbnailCache, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.cache = cache
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
-        pred = index.data(PREDICTION_ROLE)
-        rect: QRect = option.rect.adjusted(3, 3, -3, -3)  # type: ignore[attr-defined]
-        painter.save()
-        selected = option.state & QStyle.StateFlag.State_Selected  # type: ignore[attr-defined]
-        painter.fillRect(rect, QColor("#dbe8f7") if selected else QColor("#f7f7f7"))
-        painter.setPen(QColor("#cccccc"))
-        painter.drawRect(rect)
-        side = rect.height() - 8
-        thumb = QRect(rect.x() + 4, rect.y() + 4, side, side)
-        pix = self.cache.get(pred.path)
-        if pix is not None and not pix.isNull():
-            scaled = pix.scaled(thumb.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                Qt.TransformationMode.SmoothTransformation)
-            painter.drawPixmap(thumb.x() + (side - scaled.width()) // 2,
-                               thumb.y() + (side - scaled.height()) // 2, scaled)
-        else:
-            painter.fillRect(thumb, QColor("#e4e4e4"))
-        x = thumb.right() + 8
-        width = rect.right() - x - 4
-        fm = painter.fontMetrics()
-        painter.setPen(QColor("#222222"))
-        name = fm.elidedText(Path(pred.path).name, Qt.TextElideMode.ElideMiddle, width)
-        painter.drawText(QRect(x, rect.y() + 4, width, fm.height()), 0, name)
-        y = rect.y() + 8 + fm.height()
-        if pred.error:
-            painter.setPen(QColor("#a00000"))
-            painter.drawText(QRect(x, y, width, rect.bottom() - y), Qt.TextFlag.TextWordWrap,
-                             str(pred.error))
-            painter.restore()
-            return
-        label_w = int(width * 0.45)
-        for rank, (cls, prob) in enumerate(pred.top[:3]):
-            line = QRect(x, y, width, fm.height() + 4)
-            painter.setPen(QColor("#222222") if rank == 0 else QColor("#555555"))
-            font = painter.font()
-            font.setBold(rank == 0)
-            painter.setFont(font)
-            painter.drawText(QRect(x, y, label_w, line.height()), Qt.AlignmentFlag.AlignVCenter,
-                             fm.elidedText(str(cls), Qt.TextElideMode.ElideRight, label_w))
-            bar = QRect(x + label_w + 4, y + 3, width - label_w - 48, line.height() - 6)
-            painter.fillRect(bar, QColor("#e6e6e6"))
-            filled = QRect(bar.x(), bar.y(), int(bar.width() * float(prob)), bar.height())
-            painter.fillRect(filled, QColor("#2e7d32") if rank == 0 else QColor("#90a4ae"))
-            painter.drawText(QRect(bar.right() + 4, y, 44, line.height()),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                             f"{float(prob):.0%}")
-            y += line.height() + 2
-        painter.restore()
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
-        return CARD
+def _empty_inputs(paths: Sequence[Path], predictions: Sequence[Prediction]) -> list[Path]:
+    """The dropped folders no file was found in."""
+    found = [str(p.path) for p in predictions]
+    return [p for p in paths if p.is_dir()
+            and not any(f.startswith(str(p) + os.sep) for f in found)]
 
 
 class PredictPanel(QWidget):
-    """Classifies dropped images with a loaded model."""
+    """Classifies dropped images with a loaded model.
+
+    Signals:
+        status_message(str): a line for the status bar.
+        error(str, object): a title and the exception to show.
+        dataset_offered(Path): the user chose to open a dropped folder as the dataset.
+    """
 
     status_message = Signal(str)
     error = Signal(str, object)
+    dataset_offered = Signal(Path)
 
     def __init__(self, thumbnails: ThumbnailCache, engine: EngineHost,
-                 parent: QWidget | None = None) -> None:
+                 settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.thumbnails = thumbnails
         self.engine = engine
+        self.settings = settings or app_settings()
         self.predictor: jobs.PredictorInfo | None = None
         self.model_path: Path | None = None
         self.trained_model: Path | None = None
-        self.predictions: list[Any] = []
+        self.dataset_root: Path | None = None
         self.job: Job | None = None
-        self._pending: list[Path] = []
+        self.output = PredictOutput(self)
+        self.output.status_message.connect(self.status_message)
+        self.output.error.connect(self.error)
+        self.output.finished.connect(self._refresh)
+        self.offer_box: QMessageBox | None = None
         self._pending_model: Path | None = None
+        self._inputs: list[Path] = []
+        self._generation = 0
         self.closing = False
         self.setAcceptDrops(True)
 
@@ -138,43 +110,61 @@ class PredictPanel(QWidget):
         self.trained_button = QPushButton(icon("train"), "Use the model just trained")
         self.trained_button.clicked.connect(self.use_trained)
         self.trained_button.setEnabled(False)
-        self.add_button = QPushButton(icon("predict"), "Add images…")
-        self.add_button.clicked.connect(self.choose_images)
-        self.csv_button = QPushButton(icon("csv"), "Export table as CSV…")
-        self.csv_button.clicked.connect(self.choose_csv)
-        self.csv_button.setEnabled(False)
-        self.clear_button = QPushButton(icon("clear"), "Clear")
-        self.clear_button.clicked.connect(self.clear)
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
-        for b in (open_button, self.trained_button, self.add_button, self.csv_button,
-                  self.clear_button):
-            top.addWidget(b)
+        top.addWidget(open_button)
+        top.addWidget(self.trained_button)
+
+        self.add_button = QPushButton(icon("predict"), "Add images…")
+        self.add_button.clicked.connect(self.choose_images)
+        self.threshold_box = QSpinBox()
+        self.threshold_box.setObjectName("unsureThreshold")
+        self.threshold_box.setRange(0, 100)
+        self.threshold_box.setSuffix(" %")
+        self.threshold_box.setValue(unsure_threshold(self.settings))
+        tip = ("A prediction whose most likely class is below this probability is shown as "
+               "unsure, marked in the CSV and copied into _unsure when sorting.")
+        self.threshold_box.setToolTip(tip)
+        threshold_label = QLabel("Unsure below")
+        threshold_label.setToolTip(tip)
+        threshold_label.setBuddy(self.threshold_box)
+        self.threshold_box.valueChanged.connect(self._threshold_changed)
+        self.csv_button = QPushButton(icon("csv"), "Export table as CSV…")
+        self.csv_button.clicked.connect(self.choose_csv)
+        self.sort_button = QPushButton(icon("open"), "Sort into folders…")
+        self.sort_button.setToolTip("Copy (never move) the classified images into one folder "
+                                    f"per class, and the unsure ones into {sorting.UNSURE_FOLDER}.")
+        self.sort_button.clicked.connect(self.choose_sort_destination)
+        self.clear_button = QPushButton(icon("clear"), "Clear")
+        self.clear_button.clicked.connect(self.clear)
+        self.counts_label = QLabel()
+        self.counts_label.setObjectName("predictCounts")
+        tools = QHBoxLayout()
+        tools.addWidget(self.add_button)
+        tools.addWidget(self.counts_label, 1)
+        tools.addWidget(threshold_label)
+        tools.addWidget(self.threshold_box)
+        for b in (self.csv_button, self.sort_button, self.clear_button):
+            tools.addWidget(b)
+
         self.hint = QLabel("<h3>Drop images or folders of images here</h3>"
-                           "<p>Each image gets the model's three most likely classes.</p>")
+                           "<p>Each image gets the model's three most likely classes. "
+                           "Ctrl+V pastes a picture or copied files.</p>")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.grid = QListWidget()
-        self.grid.setViewMode(QListView.ViewMode.IconMode)
-        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
-        self.grid.setMovement(QListView.Movement.Static)
-        self.grid.setUniformItemSizes(True)
-        self.grid.setGridSize(CARD + QSize(6, 6))
-        self.grid.setSpacing(4)
-        self.grid.setAcceptDrops(False)
-        self.grid.setDragEnabled(False)
-        self.grid.setItemDelegate(PredictionDelegate(thumbnails, self))
-        self.grid.itemActivated.connect(
-            lambda item: QDesktopServices.openUrl(
-                QUrl.fromLocalFile(str(item.data(PREDICTION_ROLE).path))))
-        self.grid.setVisible(False)
+        self.cards = CardModel()
+        self.cards.threshold = self.threshold_box.value() / 100
+        self.grid = CardGrid(self.cards, thumbnails)
+        self.grid.activated.connect(self._open_card)
         v = QVBoxLayout(self)
         v.addLayout(top)
+        v.addLayout(tools)
         v.addWidget(self.progress)
         v.addWidget(self.hint, 1)
         v.addWidget(self.grid, 1)
         thumbnails.ready.connect(lambda _key: self.grid.viewport().update())
+        self._refresh()
 
     # -- drops --------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -188,13 +178,25 @@ class PredictPanel(QWidget):
             self.handle_paths(paths)
 
     def handle_paths(self, paths: Sequence[Path]) -> None:
-        """A model among them is loaded; images and folders are classified."""
+        """A model among them is loaded; a folder of class folders is offered as a
+        dataset; other images and folders are classified."""
         models = [p for p in paths if jobs.is_model_path(p)]
-        images = [p for p in paths if p not in models]
+        rest = [p for p in paths if p not in models]
+        datasets = [p for p in rest if looks_like_dataset(p)]
+        images = [p for p in rest if p not in datasets]
         if models:
             self.load_model(models[0])
         if images:
             self.predict(images)
+        if datasets:
+            self.offer_dataset(datasets)
+
+    def offer_dataset(self, folders: Sequence[Path]) -> QMessageBox:
+        """Asks (without blocking) whether class folders are to train on or to classify."""
+        self.offer_box = dialogs.offer_dataset(
+            self, folders, lambda: self.dataset_offered.emit(folders[0]),
+            lambda: self.predict(list(folders)))
+        return self.offer_box
 
     # -- model --------------------------------------------------------------------
     def choose_model(self) -> None:
@@ -210,6 +212,10 @@ class PredictPanel(QWidget):
         if path is not None and self.predictor is None and not self._busy():
             self.load_model(path)
 
+    def set_dataset_root(self, root: Path | None) -> None:
+        """The open dataset: sorting never copies into it."""
+        self.dataset_root = root
+
     def use_trained(self) -> None:
         if self.trained_model is not None:
             self.load_model(self.trained_model)
@@ -222,12 +228,16 @@ class PredictPanel(QWidget):
             return
         if self._busy():
             self._pending_model = path  # loaded as soon as the current work ends
+            self._refresh()
             return
         self._start_progress(f"Loading {path.name}…")
         self.job = start_job("load-model", functools.partial(jobs.load_predictor, self.engine,
                                                              path),
                              on_success=lambda p: self._on_loaded(path, p),
-                             on_failure=self._on_failed, on_finish=self._on_finish)
+                             on_failure=lambda exc: self.error.emit("Cannot load the model",
+                                                                    exc),
+                             on_finish=self._on_finish)
+        self._refresh()
 
     def _on_loaded(self, path: Path, predictor: jobs.PredictorInfo) -> None:
         self.predictor = predictor
@@ -247,60 +257,107 @@ class PredictPanel(QWidget):
             self.predict([Path(f) for f in files])
 
     def predict(self, paths: Sequence[Path]) -> None:
+        """Shows a card per item at once, and classifies them when a model is there."""
         if self.closing:
             return
-        if self._busy():
-            self._pending += list(paths)
-            return
-        if self.predictor is None:
-            self._pending += list(paths)
+        added = self.cards.add_waiting(paths)
+        self._inputs += [p for p in added if p not in self._inputs]
+        if self.predictor is None and not self._busy():
             self.status_message.emit("Load a model first: drop an exported model here or use "
-                                     "the model just trained.")
-            return
-        self._start_progress("Classifying…")
-        self.job = start_job("predict", functools.partial(jobs.predict, self.engine,
-                                                          self.predictor, list(paths)),
-                             on_progress=self._on_progress, on_success=self._on_predicted,
-                             on_failure=self._on_failed, on_finish=self._on_finish)
+                                     "the model just trained. The images wait on their cards.")
+        self._start_next()
 
-    def _on_predicted(self, predictions: list[Any]) -> None:
-        self.predictions += predictions
-        for pred in predictions:
-            item = QListWidgetItem()
-            item.setData(PREDICTION_ROLE, pred)
-            item.setSizeHint(CARD)
-            top = ", ".join(f"{c} {float(p):.0%}" for c, p in pred.top[:3])
-            item.setToolTip(f"{pred.path}\n{pred.error or top}")
-            self.grid.addItem(item)
-        self.hint.setVisible(False)
-        self.grid.setVisible(True)
-        self.csv_button.setEnabled(bool(self.predictions))
-        self.status_message.emit(f"Classified {len(predictions)} image(s).")
+    def _start_next(self) -> None:
+        if self.closing or self._busy() or self._pending_model is not None:
+            self._refresh()
+            return
+        paths = self.cards.waiting_paths()
+        if self.predictor is None or not paths:
+            self._refresh()
+            return
+        self.cards.mark_classifying(paths)
+        self._start_progress("Classifying…")
+        gen = self._generation
+        self.job = start_job("predict", functools.partial(jobs.predict, self.engine,
+                                                          self.predictor, paths),
+                             on_progress=self._on_progress,
+                             on_success=lambda rows: self._on_predicted(gen, paths, rows),
+                             on_failure=lambda exc: self._on_failed(gen, paths, exc),
+                             on_finish=self._on_finish)
+        self._refresh()
+
+    def _on_predicted(self, gen: int, paths: list[Path], rows: list[Prediction]) -> None:
+        if gen != self._generation:  # cleared meanwhile
+            return
+        empty = _empty_inputs(paths, rows)
+        self.cards.finish(paths, rows, {p: "No image files in this folder." for p in empty})
+        self.status_message.emit(summary_text(rows, self.cards.threshold, empty))
+
+    def _on_failed(self, gen: int, paths: list[Path], exc: BaseException) -> None:
+        if gen != self._generation:
+            return
+        from tlgui.gui.dialogs import error_text
+
+        self.cards.fail(paths, error_text(exc))
+        self.error.emit("Prediction failed", exc)
 
     def _on_progress(self, event: object) -> None:
         if isinstance(event, StageProgress) and event.total:
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.done)
 
-    def _on_failed(self, exc: BaseException) -> None:
-        self.error.emit("Prediction failed", exc)
-
     def _on_finish(self) -> None:
         self.progress.setVisible(False)
         self.job = None
-        if self._pending_model is not None:
+        if self._pending_model is not None and not self.closing:
             path, self._pending_model = self._pending_model, None
             self.load_model(path)
-        elif self._pending and self.predictor is not None:
-            pending, self._pending = self._pending, []
-            self.predict(pending)
+        else:
+            self._start_next()
 
     def _start_progress(self, text: str) -> None:
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.status_message.emit(text)
 
-    # -- table --------------------------------------------------------------------
+    def _open_card(self, index: Any) -> None:
+        card = index.data(CARD_ROLE)
+        if card is not None and card.state == RESULT:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(card.path)))
+
+    def _threshold_changed(self, percent: int) -> None:
+        set_unsure_threshold(self.settings, percent)
+        self.cards.set_threshold(percent / 100)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Buttons, counts and what waiting cards say, after any change."""
+        loading = self._pending_model is not None or (
+            self.job is not None and self.job.name == "load-model" and self._busy())
+        self.cards.set_waiting_text(
+            "Waiting for the model to load…" if loading else
+            "Waiting for a model: open one, or use the model just trained"
+            if self.predictor is None else "Waiting…")
+        has_cards = self.cards.rowCount() > 0
+        has_results = bool(self.cards.predictions())
+        self.hint.setVisible(not has_cards)
+        self.grid.setVisible(has_cards)
+        self.csv_button.setEnabled(has_results)
+        self.sort_button.setEnabled(has_results and not self.output.sorting())
+        self.clear_button.setEnabled(has_cards)
+        self.counts_label.setText(counts_text(self.cards))
+
+    # -- results --------------------------------------------------------------------
+    @property
+    def predictions(self) -> list[Prediction]:
+        """The results on the cards, in card order."""
+        return self.cards.predictions()
+
+    @property
+    def threshold(self) -> float:
+        """The unsure threshold as a probability (0-1)."""
+        return self.threshold_box.value() / 100
+
     def choose_csv(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the predictions", "predictions.csv",
                                               "CSV table (*.csv)")
@@ -308,14 +365,31 @@ class PredictPanel(QWidget):
             self.write_csv(Path(path))
 
     def write_csv(self, path: Path) -> None:
-        from tlgui.core.prediction import write_csv
+        """Writes the results, with an ``unsure`` column for the current threshold."""
+        self.output.write_csv(self.predictions, path, self.threshold)
 
-        write_csv(self.predictions, path)
-        self.status_message.emit(f"Wrote {path}")
+    def choose_sort_destination(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Copy the images into class folders in")
+        if folder:
+            self.sort_into(Path(folder))
+
+    def sort_into(self, dest: Path) -> Job | None:
+        """Copies the classified images into ``dest/<class>/`` and ``dest/_unsure/`` in a
+        worker; refuses a destination overlapping an input folder or the dataset.
+
+        Returns:
+            The copying job, or None when the destination was refused.
+        """
+        protected = [*self._inputs, *([self.dataset_root] if self.dataset_root else [])]
+        job = self.output.sort_into(self.predictions, dest, self.threshold, protected)
+        self._refresh()
+        return job
 
     def clear(self) -> None:
-        self.predictions = []
-        self.grid.clear()
-        self.grid.setVisible(False)
-        self.hint.setVisible(True)
-        self.csv_button.setEnabled(False)
+        """Removes every card, waiting ones included; a running classification stops."""
+        self._generation += 1
+        if self.job is not None and self.job.name == "predict" and self._busy():
+            self.job.cancel()
+        self.cards.clear()
+        self._inputs = []
+        self._refresh()

@@ -73,3 +73,22 @@ def last_dataset(settings: QSettings) -> str | None:
     """The dataset folder open when the window was last closed."""
     value = settings.value("datasets/last")
     return str(value) if value else None
+
+
+UNSURE_KEY = "predict/unsure_below"
+DEFAULT_UNSURE_PERCENT = 50
+
+
+def unsure_threshold(settings: QSettings) -> int:
+    """The Predict tab's threshold in percent (0-100): below it a prediction is unsure."""
+    try:
+        value = int(str(settings.value(UNSURE_KEY, DEFAULT_UNSURE_PERCENT)))
+    except ValueError:
+        log.warning("ignoring unreadable setting %s", UNSURE_KEY)
+        return DEFAULT_UNSURE_PERCENT
+    return min(100, max(0, value))
+
+
+def set_unsure_threshold(settings: QSettings, percent: int) -> None:
+    """Remembers the Predict tab's threshold (percent)."""
+    settings.setValue(UNSURE_KEY, int(percent))

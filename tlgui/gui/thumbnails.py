@@ -13,13 +13,15 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import QObject, QRect, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QStyledItemDelegate, QWidget
 
 from tlgui.gui.workers import Job, start_job
 
 log = logging.getLogger(__name__)
 IDLE_EXIT_S = 2.0
+PLACEHOLDER = QColor("#e4e4e4")
 
 
 def load_thumbnail(path: Path, size: int) -> QImage:
@@ -124,3 +126,28 @@ class ThumbnailCache(QObject):
         if self._job is not None:
             self._job.cancel()
             self._job.wait()
+
+
+def draw_thumbnail(painter: QPainter, cache: ThumbnailCache, path: Path | str, box: QRect,
+                   inset: int = 0) -> None:
+    """Draws the thumbnail of ``path`` fitted and centred in ``box``.
+
+    Until it is decoded (the cache is asked now), or when the file cannot be read, a grey
+    square ``inset`` pixels inside ``box`` stands in for it.
+    """
+    pix = cache.get(path)
+    if pix is None or pix.isNull():
+        painter.fillRect(box.adjusted(inset, inset, -inset, -inset), PLACEHOLDER)
+        return
+    scaled = pix.scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                        Qt.TransformationMode.SmoothTransformation)
+    painter.drawPixmap(box.x() + (box.width() - scaled.width()) // 2,
+                       box.y() + (box.height() - scaled.height()) // 2, scaled)
+
+
+class ThumbnailDelegateBase(QStyledItemDelegate):
+    """A delegate that paints thumbnails from ``cache`` (``draw_thumbnail``)."""
+
+    def __init__(self, cache: ThumbnailCache, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.cache = cache

@@ -85,7 +85,9 @@ class Worker(QObject):
             self.partial = exc
             log.info("%s cancelled", self._name)
         except TlguiError as exc:
-            log.info("%s failed: %s", self._name, exc, exc_info=True)
+            # A user's mistake (an empty folder, a wrong file) is one line, no traceback;
+            # one that wraps an unexpected error keeps the traceback for diagnosis.
+            log.info("%s failed: %s", self._name, exc, exc_info=exc.__cause__ is not None)
             outcome = ("failed", exc)
         except Exception as exc:
             log.exception("%s failed unexpectedly", self._name)
