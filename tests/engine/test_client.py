@@ -53,7 +53,8 @@ def _train_params(ds: object, token: str, config: TrainConfig, flags: object,
             "data_dir": str(where / "data"), "cache_dir": str(where / "cache")}
 
 
-def test_scan_build_train_evaluate_open(client: EngineClient, dataset: tuple, tmp_path: Path) -> None:  # type: ignore[type-arg]
+def test_scan_build_train_evaluate_open(client: EngineClient, dataset: tuple,  # type: ignore[type-arg]
+                                        tmp_path: Path) -> None:
     ds, token = dataset
     assert ds.class_names == ("blue", "green", "red") and token
     info = codec.model_info_from_data(client.call(

@@ -143,7 +143,7 @@ def test_model_info_and_summary_round_trip() -> None:
                                                     "params": True, "trainable_params": 0,
                                                     "editable": False, "own": True}])
 def test_a_malformed_tree_is_refused(bad: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="layer tree"):
         from_dict(bad)
 
 
@@ -162,7 +162,7 @@ def test_evaluation_and_predictions_round_trip() -> None:
     back = codec.evaluation_from_data(codec.evaluation_to_data(ev))
     assert back.accuracy == ev.accuracy and back.misses == ev.misses
     np.testing.assert_array_equal(back.confusion, ev.confusion)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an evaluation"):
         codec.evaluation_from_data({"class_names": ["a"], "confusion": [[1, 2]]})
     p = Prediction(Path(ODD), (("x", 0.75), ("y", 0.25)))
     assert codec.prediction_from_data(codec.prediction_to_data(p)) == p
