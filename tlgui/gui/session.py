@@ -23,7 +23,6 @@ from tlgui.core import layer_tree
 from tlgui.core.config import TrainConfig
 from tlgui.core.errors import DatasetError
 from tlgui.core.events import RunStarted, StageProgress
-from tlgui.core.metrics import evaluation_from_data
 from tlgui.core.runs import (
     EVALUATION_FILE,
     load_config,
@@ -397,6 +396,8 @@ class Session(QObject):
         self.result = load_summary(run)
         self.settings.setValue(LAST_RUN_KEY, str(run))
         self.evaluation = None
+        from tlgui.core.metrics import evaluation_from_data
+
         with contextlib.suppress(OSError, ValueError):
             self.evaluation = evaluation_from_data(read_json(run / EVALUATION_FILE))
         self.run_opened.emit(self.result, info.config)
