@@ -16,7 +16,7 @@ from tests.gui.conftest import drop_paths
 from tlgui.core.paths import cache_dir, log_dir
 from tlgui.gui.clipboard import pasted_dir
 from tlgui.gui.dialogs import CLASSIFY_IMAGES, OPEN_AS_DATASET
-from tlgui.gui.main_window import DATA, PREDICT
+from tlgui.gui.main_window import DATA, MODEL, PREDICT
 from tlgui.gui.prediction_cards import CARD_ROLE, CLASSIFYING, NOTE, RESULT, VERDICT_ROLE, WAITING
 from tlgui.gui.settings import unsure_threshold
 from tlgui.logs import setup_logging
@@ -191,6 +191,16 @@ def test_paste_classifies_a_picture_or_copied_files(  # type: ignore[no-untyped-
     QApplication.clipboard().setText("just words")
     window.paste()
     assert "Nothing to classify" in window.statusBar().currentMessage()
+    # A text field keeps Ctrl+V for itself.
+    window.tabs.setCurrentIndex(MODEL)
+    field = window.model_panel.weights_file
+    field.setEnabled(True)
+    field.clear()
+    field.setFocus()
+    window.statusBar().clearMessage()
+    qtbot.keyClick(field, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert field.text() == "just words"
+    assert window.tabs.currentIndex() == MODEL and not window.statusBar().currentMessage()
     assert len(panel.predictions) == 3
 
 

@@ -209,6 +209,7 @@ class PredictPanel(QWidget):
         """The model file of the latest training run (offered, loaded if none is)."""
         self.trained_model = path
         self.trained_button.setEnabled(path is not None)
+        self._refresh()
         if path is not None and self.predictor is None and not self._busy():
             self.load_model(path)
 
@@ -336,7 +337,8 @@ class PredictPanel(QWidget):
             self.job is not None and self.job.name == "load-model" and self._busy())
         self.cards.set_waiting_text(
             "Waiting for the model to load…" if loading else
-            "Waiting for a model: open one, or use the model just trained"
+            "Waiting for a model: drop or open one"
+            + (", or use the model just trained" if self.trained_model else "")
             if self.predictor is None else "Waiting…")
         has_cards = self.cards.rowCount() > 0
         has_results = bool(self.cards.predictions())

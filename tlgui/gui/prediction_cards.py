@@ -21,7 +21,7 @@ from PySide6.QtCore import (
     QSize,
     Qt,
 )
-from PySide6.QtGui import QColor, QPainter, QResizeEvent
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
     QListView,
@@ -289,8 +289,7 @@ class CardDelegate(ThumbnailDelegateBase):
         pred = card.prediction
         if kind in ("sure", "unsure") and pred is not None:
             painter.drawText(QRect(x, y, width, line_h), Qt.AlignmentFlag.AlignVCenter,
-                             painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight,
-                                                              width))
+                             _fitted(painter.fontMetrics(), text, pred, kind, width))
             font.setBold(False)
             painter.setFont(font)
             self._bars(painter, pred, QRect(x, y + line_h + 2, width, rect.bottom() - y - line_h),
@@ -333,6 +332,16 @@ class CardDelegate(ThumbnailDelegateBase):
         return self.size
 
 
+def _fitted(fm: QFontMetrics, text: str, pred: Prediction, kind: str, width: int) -> str:
+    """The verdict, shortened to fit: the percentage always shows, the class name gives."""
+    if fm.horizontalAdvance(text) <= width:
+        return text
+    label, prob = pred.top[0]
+    head, tail = ("Unsure: ", f"? {prob:.0%}") if kind == "unsure" else ("", f" {prob:.0%}")
+    room = width - fm.horizontalAdvance(head + tail)
+    return head + fm.elidedText(label, Qt.TextElideMode.ElideRight, max(room, 0)) + tail
+
+
 class CardGrid(QListView):
     """The cards in rows that fill the width: no strip of empty space at the right."""
 
@@ -356,7 +365,9 @@ class CardGrid(QListView):
         super().resizeEvent(event)
 
     def _fit(self, width: int) -> None:
-        usable = width - 2 * GAP  # the view keeps a margin: a full-width row would wrap
+        # The view wraps a row early, as if a scroll bar took its width: leave that room.
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        usable = width - 2 * GAP - bar
         columns = max(1, usable // (CARD.width() + GAP))
         card_w = min(MAX_CARD_WIDTH, max(CARD.width(), usable // columns - GAP))
         if card_w != self.cards.size.width():
