@@ -6,7 +6,8 @@ What each backend raises when a GPU runs out of memory:
 - JAX: ``XlaRuntimeError`` (``jax.errors.JaxRuntimeError`` in newer releases) whose
   message starts ``RESOURCE_EXHAUSTED: Out of memory while trying to allocate ...``.
 - PyTorch: ``torch.cuda.OutOfMemoryError`` ("CUDA out of memory. Tried to allocate
-  ..."), and a ``RuntimeError`` "MPS backend out of memory" on Apple silicon.
+  ..."), a ``RuntimeError`` "MPS backend out of memory" on Apple silicon, and
+  "DefaultCPUAllocator: can't allocate memory" on the CPU.
 
 A batch that does not fit is halved, the memory the failed attempt held is released,
 the user is told, and the step is run again, down to one image.
@@ -26,7 +27,8 @@ from tlgui.core.events import Notice, Report
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_MARKERS = re.compile(r"out of memory|RESOURCE_EXHAUSTED|\bOOM\b", re.IGNORECASE)
+_MARKERS = re.compile(r"out of memory|RESOURCE_EXHAUSTED|\bOOM\b|can.t allocate memory",
+                      re.IGNORECASE)
 _OOM_TYPES = frozenset({"ResourceExhaustedError", "OutOfMemoryError"})
 
 
