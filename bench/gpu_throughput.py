@@ -30,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,6 +87,18 @@ def run_child(args: argparse.Namespace) -> None:
     }, indent=1))
 
 
+def tensorflow_device(setting: str) -> dict[str, Any]:
+    """The device TensorFlow (the reference's framework) picks for ``setting``."""
+    code = ("import json, sys; from tlgui.core.devices import select_device, list_devices; "
+            "d = select_device(sys.argv[1], list_devices('tensorflow')); "
+            "print(json.dumps({'id': d.id, 'name': d.name}))")
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", code, setting], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=300)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1]) if lines else {"id": "?", "name": proc.stderr[-200:]}
+
+
 def images_per_second(r: dict[str, Any], phase: int, epochs_only: bool) -> float | None:
     """Training images x epochs of a phase / its wall time (or its epochs' own time)."""
     rows = [h for h in r.get("history", []) if h["phase"] == phase]
@@ -111,8 +124,7 @@ def table(ref: dict[str, Any], runs: dict[str, dict[str, Any]]) -> str:
     ref_p2 = images_per_second(ref, 2, False)
     for name, r in [("reference recipe", ref), *runs.items()]:
         dev = r.get("device") or {}
-        device = f"{dev.get('id', '?')} {dev.get('name', '')}".strip() if dev else \
-            "TensorFlow's first GPU, else the CPU"
+        device = f"{dev.get('id', '?')} {dev.get('name', '')}".strip()
         p2 = images_per_second(r, 2, False)
         reach = tta.time_to_reach(r, target)
         speed = None if p2 is None or not ref_p2 else p2 / ref_p2
@@ -174,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         ref_args = argparse.Namespace(weights_dir=args.weights_dir, epochs=args.epochs)
         ref = tta.run_reference(data, ref_args, out)
+        ref["device"] = tensorflow_device(args.device)
     split = tta.same_split(data, ref, out)
     runs: dict[str, dict[str, Any]] = {}
     cache = out / "cache"
