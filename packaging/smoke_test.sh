@@ -38,10 +38,20 @@ if [[ "$skip_window" != 1 ]]; then
     command -v xvfb-run >/dev/null || missing+=("xvfb-run (Debian/Ubuntu package: xvfb)")
     command -v xwininfo >/dev/null || missing+=("xwininfo (package: x11-utils)")
     command -v convert >/dev/null || missing+=("convert and import (package: imagemagick)")
+    # Qt's xcb plugin needs these system libraries (docs/install.md lists them too).
+    libs=()
+    for pair in libxkbcommon-x11.so.0:libxkbcommon-x11-0 libxcb-cursor.so.0:libxcb-cursor0 \
+                libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1 \
+                libxcb-image.so.0:libxcb-image0 libxcb-render-util.so.0:libxcb-render-util0 \
+                libxcb-shape.so.0:libxcb-shape0 libxcb-randr.so.0:libxcb-randr0 \
+                libEGL.so.1:libegl1 libGL.so.1:libgl1 libfontconfig.so.1:libfontconfig1; do
+        ldconfig -p 2>/dev/null | grep -q "${pair%%:*}" || libs+=("${pair##*:}")
+    done
+    [[ ${#libs[@]} -gt 0 ]] && missing+=("Qt's X11 libraries (packages: ${libs[*]})")
     if [[ ${#missing[@]} -gt 0 ]]; then
-        echo "error: the window check needs tools that are not installed:" >&2
+        echo "error: the window check needs what is not installed:" >&2
         printf '  %s\n' "${missing[@]}" >&2
-        echo "install them with: sudo apt-get install xvfb x11-utils imagemagick" >&2
+        echo "install it with: sudo apt-get install xvfb x11-utils imagemagick ${libs[*]}" >&2
         echo "or run with SMOKE_SKIP_WINDOW=1 to skip the window check" >&2
         exit 2
     fi
