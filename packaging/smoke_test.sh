@@ -40,12 +40,14 @@ if [[ "$skip_window" != 1 ]]; then
     command -v convert >/dev/null || missing+=("convert and import (package: imagemagick)")
     # Qt's xcb plugin needs these system libraries (docs/install.md lists them too).
     libs=()
+    # Read once: `ldconfig -p | grep -q` would fail under pipefail when grep stops early.
+    known=$(ldconfig -p 2>/dev/null || true)
     for pair in libxkbcommon-x11.so.0:libxkbcommon-x11-0 libxcb-cursor.so.0:libxcb-cursor0 \
                 libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1 \
                 libxcb-image.so.0:libxcb-image0 libxcb-render-util.so.0:libxcb-render-util0 \
                 libxcb-shape.so.0:libxcb-shape0 libxcb-randr.so.0:libxcb-randr0 \
                 libEGL.so.1:libegl1 libGL.so.1:libgl1 libfontconfig.so.1:libfontconfig1; do
-        ldconfig -p 2>/dev/null | grep -q "${pair%%:*}" || libs+=("${pair##*:}")
+        [[ "$known" == *"${pair%%:*}"* ]] || libs+=("${pair##*:}")
     done
     [[ ${#libs[@]} -gt 0 ]] && missing+=("Qt's X11 libraries (packages: ${libs[*]})")
     if [[ ${#missing[@]} -gt 0 ]]; then
