@@ -11,7 +11,7 @@ Keras loads): ``cpu`` hides the GPUs (``CUDA_VISIBLE_DEVICES=-1``, ``JAX_PLATFOR
 ``KERAS_TORCH_DEVICE=cpu``, the last also covering Apple's MPS); a GPU id makes that GPU
 the only visible one. TensorFlow is told to allocate GPU memory as it needs it rather than
 all at once, so a TensorFlow imported beside JAX or PyTorch (for exports) leaves them room.
-Inside the process ``use_device`` also wraps the run in ``keras.device``, which places
+Inside the process ``run_training`` also wraps the run in ``keras.device``, which places
 new variables and computations on the chosen device for all three backends.
 
 GPU code paths here were written against the backends' documented APIs and tested with
@@ -28,7 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -390,20 +390,6 @@ def configure_process(setting: str | None, backend: str | None = None,
     return changes
 
 
-@contextlib.contextmanager
-def use_device(setting: str | None) -> Iterator[DeviceInfo]:
-    """Runs the block on the device the setting picks (``keras.device``), and yields it.
-
-    Raises:
-        ConfigError: the device is not available.
-    """
-    import keras
-
-    device = select_device(setting)
-    with keras.device(device.keras_name):
-        yield device
-
-
 def describe_compute(setting: str | None = "auto") -> ComputeInfo:
     """The device training would use now, the backend and the Keras version (imports Keras).
 
@@ -420,10 +406,3 @@ def describe_compute(setting: str | None = "auto") -> ComputeInfo:
         device = devices[0]
     return ComputeInfo(device, backend, str(keras.__version__),
                        tuple(d for d in devices if d != device))
-
-
-def environment_summary(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The device-related variables in effect, for logs and the self-test."""
-    env = os.environ if environ is None else environ
-    keys = ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS", "KERAS_TORCH_DEVICE")
-    return {k: env[k] for k in keys if k in env}
