@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -170,7 +169,7 @@ def main() -> int:
     figures["processes_left"] = sum(1 for c in children if c.is_running()
                                     and c.status() != psutil.STATUS_ZOMBIE)
     QApplication.processEvents()
-    print(json.dumps(figures, indent=2))  # noqa: T201
+    print(json.dumps(figures, indent=2))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2))
     shutil.rmtree(home, ignore_errors=True)
