@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -103,7 +104,10 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     for f in files:
         print(f"  {f.name}  {f.stat().st_size / MB:.1f} MB")
     dist, work = Path(args.dist).resolve(), Path(args.work).resolve()
-    env = dict(os.environ, **{layout.WEIGHTS_ENV: str(weights)})
+    edition = layout.edition_info(args.edition)
+    print(f"edition: {edition['edition']} ({edition['backend']} backend)")
+    env = dict(os.environ, **{layout.WEIGHTS_ENV: str(weights),
+                              layout.EDITION_ENV: edition["edition"]})
     cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", args.log_level,
            "--distpath", str(dist), "--workpath", str(work), str(layout.PACKAGING / "tlgui.spec")]
     if args.clean:
@@ -119,6 +123,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     if sys.platform.startswith("linux"):
         stripped = strip_libraries(dist / layout.APP_NAME / "_internal")
         print(f"stripped TensorFlow's libraries: {stripped / MB:.0f} MB saved")
+    (shipped.parent / layout.EDITION_FILE).write_text(json.dumps(edition), encoding="utf-8")
     saved = dedupe_weights(shipped)
     if saved:
         print(f"hard-linked identical weight files: {saved / MB:.1f} MB saved")
@@ -166,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--work", default=str(layout.REPO / "build" / "pyinstaller"))
     b.add_argument("--clean", action="store_true", help="empty PyInstaller's cache first")
     b.add_argument("--log-level", default="WARN")
+    b.add_argument("--edition", default="cpu", choices=sorted(layout.EDITIONS),
+                   help="cpu (default) or gpu: NVIDIA's CUDA libraries inside (Linux)")
     b.set_defaults(func=cmd_bundle)
     sub.add_parser("version").set_defaults(func=cmd_version)
     s = sub.add_parser("size")

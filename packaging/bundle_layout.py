@@ -29,6 +29,18 @@ ASSETS = REPO / "tlgui" / "assets"
 
 # The spec reads the weights folder from here; build.py sets it after resolving it.
 WEIGHTS_ENV = "TLGUI_BUNDLE_WEIGHTS_DIR"
+# The edition (cpu or gpu) and what the app reads at start to know it: packaging/entry.py.
+EDITION_ENV = "TLGUI_BUNDLE_EDITION"
+EDITION_FILE = "edition.json"
+# The Keras backend each edition runs (docs/adr/004-gpu-backend-per-platform.md). The
+# Linux GPU edition is TensorFlow with NVIDIA's pip-packaged CUDA libraries, which
+# TensorFlow's libraries find through their RUNPATH ($ORIGIN/../nvidia/<lib>/lib): the
+# bundle keeps the nvidia/ folder beside tensorflow/.
+EDITIONS = {"cpu": {"backend": "tensorflow"}, "gpu": {"backend": "tensorflow"}}
+# The nvidia-* packages the GPU edition carries (tensorflow[and-cuda]'s dependencies).
+CUDA_PACKAGES = ("nvidia.cublas", "nvidia.cuda_cupti", "nvidia.cuda_nvcc", "nvidia.cuda_nvrtc",
+                 "nvidia.cuda_runtime", "nvidia.cudnn", "nvidia.cufft", "nvidia.curand",
+                 "nvidia.cusolver", "nvidia.cusparse", "nvidia.nccl", "nvidia.nvjitlink")
 WEIGHTS_DEST = "weights"  # sys._MEIPASS/weights: the first place tlgui.core.weights looks
 WEIGHT_SUFFIXES = (".h5", ".keras")
 # The app's default (MobileNetV2 at its default 160 px) must work with no download.
@@ -78,6 +90,17 @@ TFDS_EXCLUDES = ("**/*_test.py", "**/dummy_data", "**/dummy_data/**", "testing",
 STRIP_GLOBS = ("tensorflow/*.so*", "tensorflow/**/*.so*")
 # Qt translations a user's own language may need for standard dialogs stay.
 KEEP_FILE_PATTERNS = ("PySide6/Qt/translations/qtbase_*.qm",)
+
+
+def edition_info(edition: str) -> dict[str, str]:
+    """What ``edition.json`` holds for an edition: its name and Keras backend.
+
+    Raises:
+        BuildError: an unknown edition.
+    """
+    if edition not in EDITIONS:
+        raise BuildError(f"Unknown edition '{edition}': use {' or '.join(EDITIONS)}.")
+    return {"edition": edition, **EDITIONS[edition]}
 
 
 class BuildError(Exception):

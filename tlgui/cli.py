@@ -140,6 +140,8 @@ def _train_config(args: argparse.Namespace) -> Any:
         split=SplitConfig(validation_fraction=args.validation_split),
         seed=args.seed,
         dropout=base.dropout,
+        device=_device_setting(args),
+        precision=args.precision,
     )
 
 
@@ -177,6 +179,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
                           "backbone": result.model.backbone_name})
         print(f"model written to {out}")
     return 0 if not result.cancelled else 1
+
+
+def _device_setting(args: argparse.Namespace) -> str:
+    """``train --device`` when given, else the global ``--device``."""
+    return str(getattr(args, "train_device", None) or args.device)
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from tlgui.core.devices import describe_compute, list_devices, select_device
+
+    compute = describe_compute(args.device)
+    select_device(args.device, [compute.device, *compute.others])  # names a missing one
+    for d in list_devices(compute.backend):
+        memory = f"{d.memory_bytes / 2**30:.1f} GB" if d.memory_bytes else "memory unknown"
+        cc = f", compute capability {d.compute_capability[0]}.{d.compute_capability[1]}" \
+            if d.compute_capability else ""
+        mark = "*" if d == compute.device else " "
+        print(f"{mark} {d.id:<6} {d.kind}  {d.name} ({memory}{cc})")
+    print(compute.status_text())
+    return 0
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -224,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", "-v", action="store_true", help="log debug lines too")
     p.add_argument("--self-test", action="store_true",
                    help="train, export and predict on generated images; exit 0 if all works")
+    p.add_argument("--device", default="auto",
+                   help="auto (the first GPU, else the CPU), cpu, or an id from "
+                        "'tlgui devices' (gpu:0, gpu:1, mps)")
     sub = p.add_subparsers(dest="command")
 
     s = sub.add_parser("scan", help="count images per class and list unusable files")
@@ -255,7 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--validation-split", type=float, default=0.2)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default=None, help="also write the model to this .keras file")
+    t.add_argument("--device", dest="train_device", default=None,
+                   help="auto, cpu or a device id (as the global --device)")
+    t.add_argument("--precision", default="auto",
+                   choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+                   help="auto: mixed precision on GPUs with tensor cores, else float32")
     t.set_defaults(func=_cmd_train)
+
+    dv = sub.add_parser("devices", help="list the devices the Keras backend can train on")
+    dv.set_defaults(func=_cmd_devices)
 
     r = sub.add_parser("runs", help="list earlier runs")
     r.set_defaults(func=_cmd_runs)
@@ -296,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.self_test:
         from tlgui.selftest import run_self_test
 
-        func: Any = lambda a: run_self_test()  # noqa: E731
+        func: Any = lambda a: run_self_test(device=a.device)  # noqa: E731
     elif getattr(args, "func", None) is None:
         parser.print_help()
         return 2
@@ -306,6 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.self_test or args.command not in ("scan", "runs"):
+            from tlgui.core.devices import configure_process
+
+            # Read by the backends when they load: set before Keras is imported.
+            configure_process(_device_setting(args))
             import_keras_quietly()
         return int(func(args))
     except TlguiError as exc:

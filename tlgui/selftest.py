@@ -257,18 +257,24 @@ def _check_sample_data() -> str:
 
 def _self_test(work: Path, say: Callable[[str], None], *, image_size: int | None,
                per_class: int, epochs: int, formats: tuple[str, ...], require_bundled: bool,
-               check_qt: bool, check_sample_data: bool) -> None:
+               check_qt: bool, check_sample_data: bool, device: str) -> None:
     import keras
     import tensorflow as tf
 
     from tlgui.core.config import AugmentConfig, PhaseConfig, SplitConfig, TrainConfig
     from tlgui.core.dataset import scan
+    from tlgui.core.devices import describe_compute, select_device
     from tlgui.core.events import Event, PhaseStarted
     from tlgui.core.pixel_cache import PixelCache
     from tlgui.core.training import run_training
 
     say(f"Python {sys.version.split()[0]}, TensorFlow {tf.__version__}, Keras "
-        f"{keras.__version__}, {'installed bundle' if is_frozen() else 'from source'}")
+        f"{keras.__version__} ({keras.backend.backend()} backend), "
+        f"{'installed bundle' if is_frozen() else 'from source'}")
+    compute = describe_compute(device)
+    chosen = select_device(device)  # a device that is not there fails the self-test
+    others = ", ".join(f"{d.id} {d.label()}" for d in compute.others) or "none"
+    say(f"device: {chosen.id} {chosen.label()} (setting '{device}'; also seen: {others})")
     size, weights_file, source = choose_weights(image_size, require_bundled)
     if weights_file is None:
         say(f"weights: {source}; using random weights (weights='none'): the pipeline is "
@@ -293,11 +299,17 @@ def _self_test(work: Path, say: Callable[[str], None], *, image_size: int | None
         batch_size=8,
         augment=AugmentConfig(mode="cached_views", views=2),
         split=SplitConfig(validation_fraction=0.2, seed=1),
+        device=device,
     )
     events: list[Event] = []
     result = run_training(dataset, config, report=events.append, cancel=threading.Event(),
                           cache=PixelCache(work / "cache"), run_root=work / "runs")
     _check(not result.cancelled, "training was cancelled")
+    if result.run is not None:
+        status = result.run.read_status()
+        say(f"trained on: {status.get('device', {}).get('id')} with the "
+            f"{status.get('backend')} backend, {status.get('precision')} precision "
+            "(recorded in the run folder)")
     _check(sorted(result.phase_seconds) == [1, 2],
            f"both phases should run, ran {sorted(result.phase_seconds)}")
     started = {e.phase: e for e in events if isinstance(e, PhaseStarted)}
@@ -338,7 +350,7 @@ def _self_test(work: Path, say: Callable[[str], None], *, image_size: int | None
 def run_self_test(*, image_size: int | None = None, per_class: int = 10, epochs: int = 1,
                   formats: tuple[str, ...] | None = None, require_bundled: bool | None = None,
                   check_qt: bool = True, check_sample_data: bool = True,
-                  stream: TextIO | None = None) -> int:
+                  stream: TextIO | None = None, device: str = "auto") -> int:
     """Trains both phases on generated images, exports, reloads and predicts.
 
     Args:
@@ -355,6 +367,8 @@ def run_self_test(*, image_size: int | None = None, per_class: int = 10, epochs:
         check_sample_data: also find the tensorflow-datasets builders of the sample
             data sets (no download).
         stream: where the summary goes (default stdout).
+        device: the device setting (``auto``, ``cpu``, ``gpu:N``, ``mps``); the self-test
+            fails when it names a device the backend does not see.
 
     Returns:
         0 when every check passed, 1 otherwise (the reason is the last line written).
@@ -378,7 +392,8 @@ def run_self_test(*, image_size: int | None = None, per_class: int = 10, epochs:
         with tempfile.TemporaryDirectory(prefix="tlgui-self-test-") as tmp:
             _self_test(Path(tmp), say, image_size=image_size, per_class=per_class,
                        epochs=epochs, formats=tuple(formats), require_bundled=require_bundled,
-                       check_qt=check_qt, check_sample_data=check_sample_data)
+                       check_qt=check_qt, check_sample_data=check_sample_data,
+                       device=device)
     except SelfTestFailure as exc:
         say(f"SELF-TEST FAILED: {exc}")
         return 1

@@ -101,3 +101,33 @@ def test_datasets_fetch_offline_fails_fast(tmp_path: Path, capsys: pytest.Captur
     assert code == 1 and time.monotonic() - t0 < 30
     assert "cannot be downloaded" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture
+def restored_device_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--device`` sets process variables (devices.configure_process): undo them after."""
+    for var in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "TF_FORCE_GPU_ALLOW_GROWTH",
+                "JAX_PLATFORMS", "KERAS_TORCH_DEVICE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_devices_lists_the_cpu_and_refuses_a_missing_gpu(
+        restored_device_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("* cpu ")
+    assert "Trains on CPU · Keras" in out and "tensorflow backend" in out
+    assert main(["--device", "gpu:7", "devices"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and err[0].startswith("error: The device 'gpu:7' is not available")
+
+
+def test_device_and_precision_options_reach_the_config() -> None:
+    from tlgui.cli import _train_config, build_parser
+
+    parser = build_parser()
+    cfg = _train_config(parser.parse_args(["train", "d", "--device", "cpu",
+                                           "--precision", "float32"]))
+    assert (cfg.device, cfg.precision) == ("cpu", "float32")
+    cfg = _train_config(parser.parse_args(["--device", "gpu:1", "train", "d"]))
+    assert (cfg.device, cfg.precision) == ("gpu:1", "auto")

@@ -51,7 +51,18 @@ def test_self_test_passes_from_source_with_random_weights(no_weights: Path) -> N
     assert "phase 1:" in text and "phase 2:" in text
     assert "export keras: model.keras reloaded, same probabilities" in text
     assert "export onnx" not in text
+    # The device it trained on, as listed and as recorded in the run folder.
+    assert "device: cpu CPU (setting 'auto'" in text
+    assert "trained on: cpu with the tensorflow backend, float32 precision" in text
     assert text.rstrip().endswith("SELF-TEST PASSED")
+
+
+def test_self_test_fails_on_a_device_that_is_not_there(no_weights: Path) -> None:
+    out = io.StringIO()
+    rc = selftest.run_self_test(image_size=32, per_class=6, formats=("keras",), check_qt=False,
+                                check_sample_data=False, stream=out, device="gpu:3")
+    assert rc == 1
+    assert "SELF-TEST FAILED: ConfigError: The device 'gpu:3' is not available" in out.getvalue()
 
 
 def test_self_test_fails_without_bundled_weights_when_required(no_weights: Path) -> None:

@@ -89,6 +89,11 @@ class TrainConfig:
         augment: augmentation settings.
         split: validation split used when the dataset has no validation folder.
         seed: seed for weights of the head, view sampling and batch order.
+        device: ``auto`` (the first GPU, else the CPU), ``cpu``, or a device id as
+            ``tlgui devices`` lists it (``gpu:1``, ``mps``); see ``devices.py``.
+        precision: ``auto`` (mixed precision on GPUs with tensor cores, else
+            float32), ``float32``, ``mixed_float16`` or ``mixed_bfloat16``; see
+            ``precision.py``. Saved and exported models are always float32.
     """
 
     backbone: str = "MobileNetV2"
@@ -107,6 +112,8 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
 
     def replace(self, **changes: Any) -> TrainConfig:
         """Returns a copy with some fields changed."""

@@ -32,9 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from tlgui.core.atomic import TEMP_PREFIX, atomic_path, set_default_mode
+from tlgui.core.devices import active_backend
 from tlgui.core.errors import Cancelled, ExportError
 from tlgui.core.events import Report, StageProgress, ignore
+from tlgui.core.export_bridge import export_through_tensorflow
 from tlgui.core.model_file import save_keras
+from tlgui.core.precision import float32_copy
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,10 @@ def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_siz
     if len(names) != n_out:
         raise ExportError(f"{len(names)} class names for a model with {n_out} outputs.")
     _labels_text(names)  # refuse unusable names before any slow conversion
+    model = float32_copy(model)  # a model trained in mixed precision leaves as float32
+    if fmt != "keras" and active_backend() != "tensorflow":
+        return export_through_tensorflow(model, names, image_size, fmt, Path(out),
+                                         output_paths(fmt, Path(out)), report, cancel, extra)
     steps = {"keras": 2, "savedmodel": 2, "tflite": 3, "onnx": 2}[fmt]
     progress = _Progress(report, cancel, steps, fmt)
     progress.step("Preparing the inference model")

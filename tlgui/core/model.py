@@ -182,8 +182,10 @@ class ClassifierModel:
         x = base(x, training=False)
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
         x = keras.layers.Dropout(config.dropout, seed=config.seed, name="dropout")(x)
+        # float32 under a mixed precision policy too: the softmax and the probabilities
+        # it outputs keep full precision (precision.py).
         outputs = keras.layers.Dense(len(class_names), activation="softmax",
-                                     name=HEAD_NAME)(x)
+                                     dtype="float32", name=HEAD_NAME)(x)
         model = keras.Model(inputs, outputs, name="tlgui_classifier")
         return cls(model, tuple(class_names), spec.name, size)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from tlgui.core.atomic import atomic_path
 from tlgui.core.errors import ModelFileError
+from tlgui.core.precision import float32_copy
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def save_keras(model: Any, path: str | Path, class_names: tuple[str, ...] | list
         raise ModelFileError(f"{path.name}: a Keras model file must end in .keras")
     meta = {"format": "tlgui-classifier", "version": FORMAT_VERSION,
             "class_names": list(class_names), **(extra or {})}
+    model = float32_copy(model)  # files always hold float32 layers, whatever trained them
     with atomic_path(path) as tmp:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as zf:

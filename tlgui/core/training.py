@@ -19,6 +19,8 @@ import numpy as np
 from tlgui.core import frozen_features as ff
 from tlgui.core.config import PhaseConfig, TrainConfig
 from tlgui.core.dataset import Dataset, Problem
+from tlgui.core.device_memory import plan_batches
+from tlgui.core.devices import DeviceInfo, select_device
 from tlgui.core.errors import Cancelled, ConfigError, TlguiError
 from tlgui.core.events import (
     Notice,
@@ -34,6 +36,7 @@ from tlgui.core.model_file import save_keras
 from tlgui.core.oom import with_oom_retry
 from tlgui.core.phase_monitor import PhaseMonitor
 from tlgui.core.pixel_cache import PixelCache, fill_cache, load_pixels
+from tlgui.core.precision import dtype_policy, model_precision, resolve_precision
 from tlgui.core.runs import RunFolder
 
 log = logging.getLogger(__name__)
@@ -135,6 +138,8 @@ class _Engine:
         self.net: Any = None  # the frozen feature network, built once for the run
         self.cut: int | None = None
         self.problems: list[Problem] = []
+        self.feature_batch = ff.FEATURE_BATCH
+        self.train_batch = config.batch_size
 
     @property
     def cached(self) -> bool:
@@ -146,7 +151,7 @@ class _Engine:
 
     def _extract(self, images: ff.Images, views: list[int], cut: int | None,
                  label: str, pooled: bool = True, cut_slots: int = 0) -> ff.FeatureSet:
-        bs = ff.FEATURE_BATCH
+        bs = self.feature_batch
         if self.net is None:
             self.net = ff.feature_model(self.cm.backbone, cut)
         return with_oom_retry(
@@ -213,7 +218,7 @@ class _Engine:
             del history[start:]  # an attempt that ran out of memory is run again whole
             return self._fit_phase(phase, pc, first_epoch, history, on_best, bs, baseline)
 
-        return with_oom_retry(attempt, self.config.batch_size, self.report, "training")
+        return with_oom_retry(attempt, self.train_batch, self.report, "training")
 
     def _fit_phase(self, phase: int, pc: PhaseConfig, first_epoch: int,
                    history: list[dict[str, Any]], on_best: Any, bs: int,
@@ -321,13 +326,46 @@ def run_training(
         run_root: where run folders go (default: the user data folder).
         write_run: write a run folder at all.
 
+    The run uses the device ``config.device`` picks (``devices.select_device``) and
+    the precision ``config.precision`` resolves to there (a model passed in keeps
+    the precision it was built with); ``status.json`` records device, backend and
+    precision.
+
     Returns:
         The result; ``cancelled`` tells whether the user stopped it.
 
     Raises:
         RecompileRequired: ``model`` has trainable edits it was not compiled with.
-        WeightsNotFound, ConfigError, DatasetError: settings or files at fault.
+        WeightsNotFound, ConfigError, DatasetError: settings or files at fault (a
+            device that is not available is a ``ConfigError``).
     """
+    device = select_device(config.device)
+    policy = model_precision(model.model) if model is not None \
+        else resolve_precision(config.precision, device)
+    report(Notice("info", f"Training on {device.label()} with the {device.backend} "
+                          f"backend, {policy.replace('_', ' ')} precision."))
+    with keras.device(device.keras_name), dtype_policy(policy):
+        return _run_training(dataset, config, report, cancel, model=model,
+                             use_model_trainable=use_model_trainable, cache=cache,
+                             run_root=run_root, write_run=write_run, device=device,
+                             compute={"device": device.to_dict(), "backend": device.backend,
+                                      "precision": policy})
+
+
+def _run_training(
+    dataset: Dataset,
+    config: TrainConfig,
+    report: Report,
+    cancel: threading.Event | None,
+    *,
+    model: ClassifierModel | None,
+    use_model_trainable: bool,
+    cache: PixelCache | None,
+    run_root: Path | None,
+    write_run: bool,
+    device: DeviceInfo,
+    compute: dict[str, Any],
+) -> TrainResult:
     cancel = cancel or threading.Event()
     if not dataset.train:
         raise ConfigError("The dataset has no training images.")
@@ -340,12 +378,14 @@ def run_training(
     run = RunFolder.create(dataset.root, run_root) if write_run else None
     if run:
         run.write_start(config, dataset.class_names, dataset.root)
+        run.write_status("running", **compute)
         report(RunStarted(str(run.path)))
     history: list[dict[str, Any]] = []
     result = TrainResult(cm, history, run, dataset)
     try:
         t0 = time.monotonic()
         engine = _load(dataset, cm, config, cache, report, cancel)
+        _plan_batches(engine, device, report)
         _notice_bad(report, engine.problems)
         result.dataset = dataset.without(engine.problems)
         result.decode_seconds = time.monotonic() - t0
@@ -415,6 +455,16 @@ def run_training(
             run.write_status("failed", error=str(exc))
         raise
     return result
+
+
+def _plan_batches(engine: _Engine, device: DeviceInfo, report: Report) -> None:
+    """On a GPU: a larger feature batch, and a training batch that fits its free memory."""
+    dtype_bytes = 2 if model_precision(engine.cm.model) != "float32" else 4
+    engine.feature_batch, engine.train_batch = plan_batches(
+        device, engine.cm.backbone, dtype_bytes, ff.FEATURE_BATCH, engine.config.batch_size)
+    if engine.train_batch < engine.config.batch_size:
+        report(Notice("warning", f"Batches of {engine.config.batch_size} images would not fit "
+                                 f"in the GPU's free memory; training with {engine.train_batch}."))
 
 
 def _load(dataset: Dataset, cm: ClassifierModel, config: TrainConfig, cache: PixelCache,

@@ -66,6 +66,7 @@ class EngineClient:
     Args:
         backend: the Keras backend (``tensorflow``, ``jax``, ``torch``) for the next
             start; None keeps ``KERAS_BACKEND`` or Keras' default.
+        device: ``auto``, ``cpu``, ``gpu:N`` or ``mps`` for the next start; None is auto.
         on_state: called from the reader thread with (state, details): ``up``
             (process started), ``ready`` (Keras loaded; ``compute`` describes the device),
             ``setup_failed``, ``dead`` (``description``, ``expected``).
@@ -73,8 +74,9 @@ class EngineClient:
     """
 
     def __init__(self, backend: str | None = None, on_state: StateListener | None = None,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, device: str | None = None) -> None:
         self.backend = backend
+        self.device = device
         self.on_state = on_state
         self.log_dir = log_dir
         self.compute: dict[str, Any] = {}
@@ -87,7 +89,7 @@ class EngineClient:
         self._pending: dict[int, queue.Queue[tuple[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._stopping = False
-        self._running_backend: str | None = None
+        self._running: tuple[str | None, str | None] | None = None
 
     # -- process ------------------------------------------------------------------
     @property
@@ -104,7 +106,10 @@ class EngineClient:
     @property
     def running_backend(self) -> str | None:
         """The backend the running engine was started with."""
-        return self._running_backend if self.alive else None
+        return self._running[0] if self.alive and self._running else None
+
+    def _wanted(self) -> tuple[str | None, str | None]:
+        return (self.backend, self.device)
 
     @property
     def busy(self) -> bool:
@@ -114,11 +119,11 @@ class EngineClient:
     def start(self) -> None:
         """Starts the engine unless it runs already.
 
-        A running engine with another backend than ``backend`` is replaced, but only when
-        no call is running on it: a backend change never cuts a job short.
+        A running engine with another backend or device than asked for is replaced, but
+        only when no call is running on it: a change never cuts a job short.
         """
         with self._lock:
-            if self.alive and (self._running_backend == self.backend or self._pending):
+            if self.alive and (self._running == self._wanted() or self._pending):
                 return
             if self.alive:
                 self.stop()
@@ -128,6 +133,8 @@ class EngineClient:
             env["PYTHONIOENCODING"] = "utf-8"
             if self.backend:
                 env["KERAS_BACKEND"] = self.backend
+            if self.device:
+                env["TLGUI_DEVICE"] = self.device
             kwargs: dict[str, Any] = {}
             if sys.platform == "win32":
                 kwargs["creationflags"] = (subprocess.CREATE_NO_WINDOW
@@ -143,7 +150,7 @@ class EngineClient:
             finally:
                 if hasattr(stderr, "close"):
                     stderr.close()
-            self._running_backend = self.backend
+            self._running = self._wanted()
             self.generation += 1
             self.compute = {}
             assert self._proc.stdout is not None
@@ -203,8 +210,11 @@ class EngineClient:
         if proc is None or proc.stdin is None:
             raise BrokenPipeError("no engine")
         with self._send_lock:
-            proc.stdin.write(encode(message))
-            proc.stdin.flush()
+            try:
+                proc.stdin.write(encode(message))
+                proc.stdin.flush()
+            except ValueError as exc:  # the pipe was closed by stop()
+                raise BrokenPipeError("the engine's input is closed") from exc
 
     def _read_loop(self, proc: subprocess.Popen[bytes], stream: IO[bytes],
                    generation: int) -> None:

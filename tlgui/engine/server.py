@@ -27,6 +27,8 @@ from tlgui.engine.protocol import ProtocolError, encode, read_message
 
 log = logging.getLogger("tlgui.engine")
 THROTTLE_S = 0.1
+# The window's device setting (auto, cpu, gpu:N, mps) for this engine process.
+DEVICE_ENV = "TLGUI_DEVICE"
 SHUTDOWN_GRACE_S = 0.8
 
 
@@ -86,10 +88,14 @@ class Server:
     def load_keras(self) -> None:
         try:
             from tlgui.backend_import import import_keras_quietly
-            from tlgui.engine.compute import describe_compute
+            from tlgui.core.devices import describe_compute
 
             import_keras_quietly()
-            compute = describe_compute()
+            info = describe_compute(os.environ.get(DEVICE_ENV, "auto"))
+            compute = {"device": info.device.to_dict(), "device_label": info.device.label(),
+                       "backend": info.backend, "keras_version": info.keras_version,
+                       "devices": [d.to_dict() for d in (info.device, *info.others)],
+                       "status": info.status_text()}
             self.send({"type": "ready", "compute": compute})
         except BaseException as exc:
             log.exception("Keras failed to load")
@@ -187,6 +193,10 @@ def lower_priority() -> None:
 def main() -> int:
     """Runs the engine on this process's standard streams; returns the exit code."""
     lower_priority()
+    from tlgui.core.devices import configure_process
+
+    # Before anything imports Keras: the backends read their device variables once.
+    configure_process(os.environ.get(DEVICE_ENV, "auto"))
     proto = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # whatever prints now goes to standard error, never into the protocol
     sys.stdout = sys.stderr

@@ -35,9 +35,11 @@ class EngineHost(QObject):
 
     state_changed = Signal(str, object)
 
-    def __init__(self, backend: str | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, backend: str | None = None, parent: QObject | None = None,
+                 device: str | None = None) -> None:
         super().__init__(parent)
-        self.client = EngineClient(backend, on_state=self._from_reader, log_dir=log_dir())
+        self.client = EngineClient(backend, on_state=self._from_reader, log_dir=log_dir(),
+                                   device=device)
         self.state = "stopped"
         self.status = "Engine not started"
         self.compute: dict[str, Any] = {}
@@ -59,6 +61,9 @@ class EngineHost(QObject):
         elif state == "ready":
             self.compute = dict(info.get("compute") or {})
             self.status = f"Engine ready · {self.compute.get('status', '')}"
+            if self.client.device not in (None, "auto", "cpu") and \
+                    self.compute.get("device", {}).get("id") == "cpu":
+                self.status += f" (the device {self.client.device} was not found)"
         elif state == "setup_failed":
             error = info.get("error") or {}
             self.status = f"Keras failed to load in the engine: {error.get('message', '')}"
@@ -89,14 +94,24 @@ class EngineHost(QObject):
         """The backend asked for (None: the default)."""
         return self.client.backend
 
-    def set_backend(self, backend: str | None) -> None:
-        """Uses ``backend`` from the next job on; a running engine with another is replaced
-        when it is idle, now."""
-        if backend == self.client.backend:
-            return
-        self.client.backend = backend
+    @property
+    def device(self) -> str | None:
+        """The device setting asked for (None: automatic)."""
+        return self.client.device
+
+    def configure(self, backend: str | None, device: str | None) -> bool:
+        """Uses this backend and device from the next job on; a running engine with
+        others is replaced when it is idle, now. Returns True when anything changed."""
+        if (backend, device) == (self.client.backend, self.client.device):
+            return False
+        self.client.backend, self.client.device = backend, device
         if self.client.alive:
-            self.start()  # start() replaces an engine whose backend differs
+            self.start()  # start() replaces an idle engine whose settings differ
+        return True
+
+    def set_backend(self, backend: str | None) -> None:
+        """Uses ``backend`` from the next job on (the device setting stays)."""
+        self.configure(backend, self.client.device)
 
     def call(self, method: str, params: dict[str, Any], report: Report,
              cancel: threading.Event) -> Any:

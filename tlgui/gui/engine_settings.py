@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from tlgui.gui.engine_host import BACKENDS
 
 BACKEND_KEY = "engine/backend"
+DEVICE_KEY = "engine/device"
 BACKEND_NOTES = {
     "tensorflow": "TensorFlow: every export format; the default.",
     "jax": "JAX: fast on NVIDIA GPUs under Linux.",
@@ -40,10 +41,18 @@ def saved_backend(settings: QSettings) -> str | None:
     return str(value) if value in BACKENDS else None
 
 
-class EngineSettingsDialog(QDialog):
-    """Backend picker; ``backend()`` is the choice once accepted."""
+def saved_device(settings: QSettings) -> str | None:
+    """The device setting chosen last time (None: automatic)."""
+    value = settings.value(DEVICE_KEY)
+    return str(value) if isinstance(value, str) and value and value != "auto" else None
 
-    def __init__(self, current: str | None, running: str, parent: QWidget | None = None) -> None:
+
+class EngineSettingsDialog(QDialog):
+    """Backend and device picker; ``backend()`` and ``device()`` are the choice."""
+
+    def __init__(self, current: str | None, running: str, parent: QWidget | None = None,
+                 device: str | None = None, devices: list[dict[str, object]] | None = None
+                 ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Engine settings")
         self.backend_box = QComboBox()
@@ -53,6 +62,19 @@ class EngineSettingsDialog(QDialog):
         self.backend_box.setCurrentIndex(max(0, self.backend_box.findData(current)))
         self.backend_box.setToolTip("The library that runs training, evaluation and "
                                     "prediction in the engine process.")
+        self.device_box = QComboBox()
+        self.device_box.addItem("Automatic: the GPU when there is one", None)
+        self.device_box.addItem("CPU only", "cpu")
+        for d in devices or []:
+            if d.get("kind") != "cpu":
+                memory = d.get("memory_bytes")
+                size = f" ({int(memory) / 2**30:.0f} GB)" if isinstance(memory, int) else ""
+                self.device_box.addItem(f"{d.get('name')}{size}", str(d.get("id")))
+        if device and self.device_box.findData(device) < 0:
+            self.device_box.addItem(f"{device} (not found now)", device)
+        self.device_box.setCurrentIndex(max(0, self.device_box.findData(device)))
+        self.device_box.setToolTip("Where training runs. The list shows the GPUs the "
+                                   "running engine found.")
         note = QLabel(f"Running now: {running or 'not started'}. A change applies to the "
                       "next job: the engine restarts when it is idle, without restarting "
                       "the window; the model is built again.")
@@ -63,6 +85,7 @@ class EngineSettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         form = QFormLayout()
         form.addRow("Backend", self.backend_box)
+        form.addRow("Device", self.device_box)
         v = QVBoxLayout(self)
         v.addLayout(form)
         v.addWidget(note)
@@ -72,4 +95,9 @@ class EngineSettingsDialog(QDialog):
     def backend(self) -> str | None:
         """The chosen backend (None: the default)."""
         data = self.backend_box.currentData()
+        return str(data) if data else None
+
+    def device(self) -> str | None:
+        """The chosen device (None: automatic)."""
+        data = self.device_box.currentData()
         return str(data) if data else None

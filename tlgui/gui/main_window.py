@@ -15,7 +15,13 @@ from tlgui.gui import dialogs, jobs
 from tlgui.gui.clipboard import clipboard_paths
 from tlgui.gui.dataset_panel import DatasetPanel
 from tlgui.gui.engine_host import EngineHost
-from tlgui.gui.engine_settings import BACKEND_KEY, EngineSettingsDialog, saved_backend
+from tlgui.gui.engine_settings import (
+    BACKEND_KEY,
+    DEVICE_KEY,
+    EngineSettingsDialog,
+    saved_backend,
+    saved_device,
+)
 from tlgui.gui.evaluate_panel import EvaluatePanel
 from tlgui.gui.icons import icon
 from tlgui.gui.model_panel import ModelPanel
@@ -50,7 +56,8 @@ class MainWindow(QMainWindow):
         self.restore_last = restore_last
         # A window given an engine (tests share one) leaves it running when it closes.
         self.owns_engine = engine is None
-        self.engine = engine or EngineHost(saved_backend(self.settings), parent=self)
+        self.engine = engine or EngineHost(saved_backend(self.settings), parent=self,
+                                           device=saved_device(self.settings))
         self.thumbnails = ThumbnailCache(parent=self)
         self._sync_queued = False
         self.session = Session(self.settings, self.engine, self)
@@ -237,18 +244,23 @@ class MainWindow(QMainWindow):
         self.sample_dialog = dialog
 
     def open_engine_settings(self) -> None:
-        running = str(self.engine.compute.get("backend", "")) if self.engine.compute else ""
-        dialog = EngineSettingsDialog(self.engine.backend, running, self)
-        dialog.accepted.connect(lambda: self.set_backend(dialog.backend()))
+        compute = self.engine.compute
+        running = (f"{compute.get('backend')} on {compute.get('device_label')}"
+                   if compute else "")
+        devices = compute.get("devices") if compute else None
+        dialog = EngineSettingsDialog(self.engine.backend, running, self,
+                                      self.engine.device,
+                                      devices if isinstance(devices, list) else None)
+        dialog.accepted.connect(lambda: self.set_backend(dialog.backend(), dialog.device()))
         dialog.open()
         self.engine_dialog = dialog
 
-    def set_backend(self, backend: str | None) -> None:
-        """Uses ``backend`` from the next job on, and remembers it."""
+    def set_backend(self, backend: str | None, device: str | None = None) -> None:
+        """Uses this backend and device from the next job on, and remembers them."""
         self.settings.setValue(BACKEND_KEY, backend or "")
-        if backend == self.engine.backend:
+        self.settings.setValue(DEVICE_KEY, device or "")
+        if not self.engine.configure(backend, device):
             return
-        self.engine.set_backend(backend)
         self.compute_label.setText(self.engine.status)
         # The model lives in the engine: the next one is built with the new backend.
         if self.session.dataset is not None and not self.session.busy:
