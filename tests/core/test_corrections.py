@@ -21,7 +21,14 @@ from tlgui.core.corrections import (
 )
 from tlgui.core.dataset import Sample, scan
 from tlgui.core.errors import TlguiError
-from tlgui.core.folder_moves import apply_plan, excluded_folder, plan_apply, undo_last, undo_path
+from tlgui.core.folder_moves import (
+    ApplyPlan,
+    apply_plan,
+    excluded_folder,
+    plan_apply,
+    undo_last,
+    undo_path,
+)
 from tlgui.core.pixel_cache import PixelCache
 
 
@@ -126,8 +133,10 @@ def test_apply_to_folders_moves_exactly_the_plan_and_undo_restores_the_tree(
     save_corrections(c)
     before = tree_digest(data)
     outside_before = sorted(p.name for p in data.parent.iterdir())
-    moves = plan_apply(ds, c)
+    plan = plan_apply(ds, c)
+    moves = plan.moves
     assert tree_digest(data) == before  # planning changes nothing
+    assert len(plan.lines()) == len(moves)
     by_source = {m.source: m for m in moves}
     assert by_source[data / "red" / "img_000.jpg"].destination == \
         data / "green" / "img_000 (2).jpg"
@@ -139,7 +148,8 @@ def test_apply_to_folders_moves_exactly_the_plan_and_undo_restores_the_tree(
     assert all(by_source[p].copy for p in new) and len(moves) == 5
 
     contents = {m.source: m.source.read_bytes() for m in moves}
-    apply_plan(data, moves)
+    record = apply_plan(plan)
+    assert record.moves == moves and data / "fresh class" in record.created
     for m in moves:
         assert m.destination.read_bytes() == contents[m.source]
         assert m.source.exists() == m.copy  # moved, or copied from outside
@@ -159,11 +169,7 @@ def test_apply_to_folders_moves_exactly_the_plan_and_undo_restores_the_tree(
 
 def test_a_failing_move_rolls_back_everything(data: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    ds = scan(data)
-    c = Corrections(data.absolute())
-    for i in range(4):
-        c.relabel(data / "red" / f"img_{i:03d}.jpg", "new class")
-    moves = plan_apply(ds, c)
+    plan = _relabel_plan(data, "new class", *(f"img_{i:03d}.jpg" for i in range(4)))
     before = tree_digest(data)
     real_link, real_rename = os.link, os.rename
     calls = []
@@ -180,37 +186,36 @@ def test_a_failing_move_rolls_back_everything(data: Path,
     monkeypatch.setattr(os, "link", flaky(real_link))
     monkeypatch.setattr(os, "rename", flaky(real_rename))
     with pytest.raises(TlguiError, match="every move was undone"):
-        apply_plan(data, moves)
+        apply_plan(plan)
     monkeypatch.undo()
     assert tree_digest(data) == before
     assert undo_last(data) is None  # the failed apply left no undo entry
 
 
-def test_a_file_changed_since_the_plan_stops_the_apply_before_any_move(data: Path) -> None:
-    ds = scan(data)
+def _relabel_plan(data: Path, class_name: str, *names: str) -> ApplyPlan:
     c = Corrections(data.absolute())
-    c.relabel(data / "red" / "img_000.jpg", "green")
-    c.relabel(data / "red" / "img_001.jpg", "green")
-    moves = plan_apply(ds, c)
+    for name in names:
+        c.relabel(data / "red" / name, class_name)
+    return plan_apply(scan(data), c)
+
+
+def test_a_file_changed_since_the_plan_stops_the_apply_before_any_move(data: Path) -> None:
+    plan = _relabel_plan(data, "green", "img_000.jpg", "img_001.jpg")
     victim = data / "red" / "img_001.jpg"
     os.utime(victim, ns=(0, victim.stat().st_mtime_ns + 10**9))
     before = tree_digest(data)
     with pytest.raises(TlguiError, match="changed since the plan"):
-        apply_plan(data, moves)
+        apply_plan(plan)
     assert tree_digest(data) == before
 
 
 def test_an_apply_killed_midway_is_undone_from_its_list(data: Path) -> None:
-    ds = scan(data)
-    c = Corrections(data.absolute())
-    c.relabel(data / "red" / "img_000.jpg", "new class")
-    c.relabel(data / "red" / "img_001.jpg", "new class")
-    moves = plan_apply(ds, c)
+    plan = _relabel_plan(data, "new class", "img_000.jpg", "img_001.jpg")
     before = tree_digest(data)
-    apply_plan(data, moves)
+    apply_plan(plan)
     # As if killed after the first move: the second is put back by hand, the list stays.
     record = json.loads(undo_path(data).read_text())
-    second = moves[1]
+    second = plan.moves[1]
     os.rename(second.destination, second.source)
     record[-1]["state"] = "applying"
     undo_path(data).write_text(json.dumps(record))
@@ -226,9 +231,9 @@ def test_moved_files_keep_their_decoded_pixels(data: Path, tmp_path: Path) -> No
     first = cache.get(sample, 32)
     c = Corrections(data.absolute())
     c.relabel(src, "green")
-    moves = plan_apply(ds, c)
-    apply_plan(data, moves, cache=cache)
-    dst = moves[0].destination
+    plan = plan_apply(ds, c)
+    apply_plan(plan, cache=cache)
+    dst = plan.moves[0].destination
     st = dst.stat()
     moved = Sample(dst, 1, st.st_size, st.st_mtime_ns)
     decoded = cache.stats.decoded

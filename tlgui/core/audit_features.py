@@ -171,9 +171,10 @@ def compute_features(
     problems = list(bad) + list(feats.problems)
     rows = np.flatnonzero(feats.kept)
     assert feats.pooled is not None
-    pooled = feats.pooled[0, rows]
+    pooled = feats.pooled[0, rows].astype(np.float64)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-    unit = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit = np.divide(pooled, norms, out=np.zeros_like(pooled), where=norms > 0)
+    unit = unit.astype(np.float32)
     seconds = {"model": t1 - t0, "decode": t2 - t1, "features": time.monotonic() - t2}
     return FeaturePass(tuple(kept[i] for i in rows), unit, spread[rows],
                        tuple(t[rows] for t in thumbs), tuple(problems), image_size, seconds)

@@ -81,6 +81,7 @@ def summary_lines(result: AuditResult, per_problem: int = 10) -> list[str]:
         f"{result.root}: {len(result.paths)} images, {len(result.class_names)} classes, "
         f"{result.backbone} at {result.image_size} px; out-of-fold accuracy "
         f"{result.accuracy:.1%} over {result.folds} folds.",
+        "Time: " + ", ".join(f"{stage} {secs:.1f} s" for stage, secs in result.seconds.items()),
     ]
     for problem in PROBLEMS:
         detail = ", ".join(f"{n} {kind.replace('_', ' ')}" for (p, kind), n in

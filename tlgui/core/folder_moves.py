@@ -65,6 +65,48 @@ class Move:
     mtime_ns: int
 
 
+@dataclass(frozen=True)
+class ApplyPlan:
+    """The exact file operations that carry a dataset's corrections out.
+
+    Attributes:
+        root: the dataset folder.
+        moves: the operations, in the order they will run.
+    """
+
+    root: Path
+    moves: tuple[Move, ...]
+
+    def lines(self) -> list[str]:
+        """One line per operation, for showing the plan before it runs."""
+        return [f"{'copy' if m.copy else 'move'} {m.source} -> {m.destination}  ({m.reason})"
+                for m in self.moves]
+
+
+@dataclass(frozen=True)
+class UndoRecord:
+    """What one apply did, as kept in the undo list.
+
+    Attributes:
+        when: local time of the apply.
+        moves: the operations done (in order).
+        created: folders the apply created (removed again by undo when empty).
+    """
+
+    when: str
+    moves: tuple[Move, ...]
+    created: tuple[Path, ...]
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> UndoRecord:
+        """From its JSON form."""
+        return cls(str(record.get("when", "")),
+                   tuple(Move(Path(m["source"]), Path(m["destination"]), bool(m["copy"]),
+                              str(m.get("reason", "")), str(m["key"]), int(m["size"]),
+                              int(m["mtime_ns"])) for m in record.get("moves", [])),
+                   tuple(Path(p) for p in record.get("created", [])))
+
+
 def undo_path(root: str | Path) -> Path:
     """Where the undo list of the dataset at ``root`` is kept."""
     return corrections_dir() / f"{dataset_key(root)}.undo.json"
@@ -107,7 +149,7 @@ def _train_dir(root: Path, dataset: Dataset) -> Path:
     return root / "train"
 
 
-def plan_apply(dataset: Dataset, corrections: Corrections) -> list[Move]:
+def plan_apply(dataset: Dataset, corrections: Corrections) -> ApplyPlan:
     """The exact file moves that put the corrections into the folders; changes nothing.
 
     A relabelled image moves to its class's folder (inside the same sub-folder path and
@@ -154,7 +196,7 @@ def plan_apply(dataset: Dataset, corrections: Corrections) -> list[Move]:
         folder = train_dir / _folder_name(dataset, name)
         moves.append(Move(src, _free(folder / src.name, taken), True, f"add as {name}",
                           path_text, st.st_size, st.st_mtime_ns))
-    return moves
+    return ApplyPlan(root, tuple(moves))
 
 
 def _place(src: Path, dst: Path, copy: bool) -> None:
@@ -221,24 +263,22 @@ def _carry_cache(cache: PixelCache | None, move: Move) -> None:
     cache.carry_over(old, new)
 
 
-def apply_plan(root: str | Path, moves: list[Move],
-               cache: PixelCache | None = None) -> dict[str, Any]:
+def apply_plan(plan: ApplyPlan, cache: PixelCache | None = None) -> UndoRecord:
     """Carries a plan out and records how to undo it.
 
     Args:
-        root: the dataset folder the plan is for.
-        moves: from ``plan_apply``.
+        plan: from ``plan_apply``.
         cache: the pixel cache to carry entries over in (default: the user's), so that
             a moved image is not decoded again.
 
     Returns:
-        The undo record written (``moves``, ``created``, ``times``, ``decisions``).
+        What was done, as the undo list now holds it.
 
     Raises:
         TlguiError: a file changed or vanished since the plan, or a move failed; the
             moves already done are undone first.
     """
-    root = Path(root).expanduser().absolute()
+    root, moves = plan.root, list(plan.moves)
     cache = cache if cache is not None else PixelCache()
     for m in moves:
         try:
@@ -261,9 +301,7 @@ def apply_plan(root: str | Path, moves: list[Move],
             touched.add(outside.parent)  # creating the excluded folder changes its time
     record: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"), "state": "applying",
-        "moves": [{"source": str(m.source), "destination": str(m.destination),
-                   "copy": m.copy, "size": m.size, "mtime_ns": m.mtime_ns,
-                   "key": m.key} for m in moves],
+        "moves": [_as_dict(m) for m in moves],
         "created": [], "times": _dir_times({p for p in touched if p.is_dir()}),
         "decisions": {m.key: {"action": d.action, "class": d.class_name}
                       for m in moves if (d := corrections.decisions.get(m.key))},
@@ -303,12 +341,12 @@ def apply_plan(root: str | Path, moves: list[Move],
         if m.copy:
             corrections.additions.pop(m.key, None)
     save_corrections(corrections)
-    return record
+    return UndoRecord.of(record)
 
 
 def _as_dict(m: Move) -> dict[str, Any]:
     return {"source": str(m.source), "destination": str(m.destination), "copy": m.copy,
-            "size": m.size, "mtime_ns": m.mtime_ns, "key": m.key}
+            "reason": m.reason, "size": m.size, "mtime_ns": m.mtime_ns, "key": m.key}
 
 
 def _undo_moves(record: dict[str, Any], moves: list[dict[str, Any]]) -> list[str]:

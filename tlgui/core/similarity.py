@@ -158,15 +158,30 @@ def file_digests(paths: Sequence[Path], sizes: Sequence[int]) -> dict[int, str]:
     by_size: dict[int, list[int]] = defaultdict(list)
     for i, size in enumerate(sizes):
         by_size[size].append(i)
+    def digest(i: int, limit: int | None) -> str | None:
+        try:
+            with paths[i].open("rb") as fh:
+                data = fh.read() if limit is None else fh.read(limit)
+        except OSError:
+            return None
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
+
     out: dict[int, str] = {}
     for group in by_size.values():
         if len(group) < 2:
             continue
+        # Files of one size (raw formats often share it) are told apart by their first
+        # 64 KiB; only those that agree there are read whole.
+        by_head: dict[str, list[int]] = defaultdict(list)
         for i in group:
-            try:
-                out[i] = hashlib.blake2b(paths[i].read_bytes(), digest_size=16).hexdigest()
-            except OSError:
-                continue
+            head = digest(i, 2**16)
+            if head is not None:
+                by_head[head].append(i)
+        for same in by_head.values():
+            for i in same if len(same) > 1 else []:
+                full = digest(i, None)
+                if full is not None:
+                    out[i] = full
     return out
 
 
