@@ -1,4 +1,4 @@
-"""Headless commands on tlgui.core: scan, train, runs, datasets, export, predict.
+"""Headless commands on tlgui.core: scan, train, audit, runs, datasets, export, predict.
 
 Exit codes: 0 success, 1 failure (one line on stderr, the traceback in the log file),
 2 usage error.
@@ -232,6 +232,34 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from tlgui.core.audit import audit_dataset
+    from tlgui.core.audit_report import check_csv_destination, summary_lines, write_audit_csv
+    from tlgui.core.config import SplitConfig
+    from tlgui.core.dataset import scan
+
+    if args.csv:
+        check_csv_destination(args.csv, args.data, args.overwrite)
+    config = TrainConfig(backbone=args.backbone, weights=args.weights,
+                         weights_dir=args.weights_dir,
+                         split=SplitConfig(validation_fraction=args.validation_split))
+    reporter = ConsoleReporter()
+    ds = scan(args.data, config.split, report=reporter)
+    cancel = threading.Event()
+    try:
+        result = audit_dataset(ds, config, reporter, cancel, folds=args.folds,
+                               image_size=args.image_size)
+    except KeyboardInterrupt:
+        cancel.set()
+        print("Cancelled.", file=sys.stderr)
+        return 1
+    for line in summary_lines(result, args.top):
+        print(line)
+    if args.csv:
+        print(f"CSV written to {write_audit_csv(result, args.csv)}")
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from tlgui.core.predict import predict_cli
 
@@ -309,6 +337,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.set_defaults(func=_cmd_export)
 
+    a = sub.add_parser("audit", help="find likely mislabeled images, duplicates and outliers")
+    a.add_argument("data", help="folder of class folders (or with train/ and validation/)")
+    a.add_argument("--csv", default=None, help="also write every finding to this CSV file")
+    a.add_argument("--overwrite", action="store_true", help="replace an existing CSV file")
+    a.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(REGISTRY))
+    a.add_argument("--image-size", type=int, default=None,
+                   help="side images are looked at (default: the backbone's ImageNet size)")
+    a.add_argument("--weights", default="imagenet",
+                   help="imagenet (found locally), none, or a weights file")
+    a.add_argument("--weights-dir", default=None, help="folder holding ImageNet weight files")
+    a.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    a.add_argument("--validation-split", type=float, default=0.2)
+    a.add_argument("--top", type=int, default=10, help="findings shown per problem")
+    a.set_defaults(func=_cmd_audit)
+
     pr = sub.add_parser("predict", help="classify images, folders or a mix")
     pr.add_argument("model", help="a .keras file or run folder")
     pr.add_argument("paths", nargs="+")
@@ -317,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--sort-into", default=None)
     pr.add_argument("--min-confidence", type=float, default=0.0)
     pr.add_argument("--batch-size", type=int, default=32)
+    pr.add_argument("--explain", default=None, metavar="DIR",
+                    help="also write a heat map of what the model looked at, per image, "
+                         "as PNG files into this folder")
     pr.set_defaults(func=_cmd_predict)
     return p
 

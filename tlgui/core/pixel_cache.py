@@ -112,6 +112,35 @@ class PixelCache:
         except OSError as exc:
             log.warning("cannot write cache entry %s: %s", path, exc)
 
+    def carry_over(self, old: Sample, new: Sample) -> int:
+        """Makes the entries of a file cached under ``old`` serve ``new`` too, at every size.
+
+        A file moved or copied by tlgui keeps its bytes, size and modification time, but
+        its path (part of the key) changes; linking its entries (or copying them where
+        links are not possible) saves decoding it again. Returns the entries carried.
+        """
+        if not self.enabled or not self.root.is_dir():
+            return 0
+        carried = 0
+        for folder in self.root.iterdir():
+            if not folder.name.isdigit():
+                continue
+            size = int(folder.name)
+            src = self._entry(self.key(old, size), size)
+            dst = self._entry(self.key(new, size), size)
+            if not src.is_file() or dst.exists():
+                continue
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    atomic_write_bytes(dst, src.read_bytes())
+                carried += 1
+            except OSError as exc:
+                log.warning("cannot carry cache entry %s over: %s", src, exc)
+        return carried
+
     def get(self, sample: Sample, size: int) -> np.ndarray:
         """Pixels of a sample at ``size`` x ``size``, decoding only on a cache miss.
 

@@ -257,6 +257,11 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
         raise ConfigError(f"--batch-size must be at least 1 (got {args.batch_size}).")
     if args.sort_into:
         check_sort_destination(args.sort_into, args.paths)
+    explain_dir = getattr(args, "explain", None)
+    if explain_dir:
+        from tlgui.core.explain import check_explain_destination
+
+        check_explain_destination(explain_dir, args.paths)
     predictor = Predictor.load(args.model)
     k = min(args.top_k, len(predictor.class_names))
     rows = predictor.predict_paths(args.paths, k, report, batch_size=args.batch_size)
@@ -277,4 +282,11 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
         counts = sort_into(rows, args.sort_into, args.min_confidence, args.paths, report)
         for folder, n in sorted(counts.items()):
             _say(f"{n:6d}  {Path(args.sort_into) / folder}")
+    if explain_dir:
+        from tlgui.core.explain import Explainer, write_explanations
+
+        maps = write_explanations(Explainer.of(predictor.loaded),
+                                  [r.path for r in rows if r.error is None], explain_dir,
+                                  report, batch_size=min(args.batch_size, 16))
+        _say(f"{len(maps)} heat map(s) written to {explain_dir}")
     return 0 if failed < len(rows) else 1
