@@ -253,7 +253,7 @@ def write_explanations(explainer: Explainer, paths: Sequence[Path], dest: str | 
     Raises:
         Cancelled: ``cancel`` was set (the files written so far are complete).
     """
-    from tlgui.core.predict import safe_folder_name
+    from tlgui.core.sorting import safe_folder_name
 
     cancel = cancel or threading.Event()
     folder = Path(dest).expanduser()

@@ -36,7 +36,7 @@ from tlgui.core.corrections import (
 from tlgui.core.dataset import SPLIT_NAMES, Dataset, Sample
 from tlgui.core.errors import TlguiError
 from tlgui.core.pixel_cache import PixelCache
-from tlgui.core.predict import safe_folder_name
+from tlgui.core.sorting import safe_folder_name
 
 log = logging.getLogger(__name__)
 EXCLUDED_SUFFIX = " - excluded"
