@@ -179,19 +179,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0 if not result.cancelled else 1
 
 
-def _cmd_runs(args: argparse.Namespace) -> int:
-    from tlgui.core.runs import list_runs
-
-    runs = list_runs()
-    if not runs:
-        print("No runs yet.")
-    for r in runs:
-        acc = f"{r.best_val_accuracy:.4f}" if r.best_val_accuracy is not None else "-"
-        print(f"{r.path.name}  {r.state:<10}  {r.backbone:<16}  val_acc {acc}  "
-              f"{r.epochs} epochs  {r.dataset}")
-    return 0
-
-
 def _cmd_fetch(args: argparse.Namespace) -> int:
     from tlgui.core.tfds_fetch import fetch_dataset
 
@@ -257,8 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="also write the model to this .keras file")
     t.set_defaults(func=_cmd_train)
 
-    r = sub.add_parser("runs", help="list earlier runs")
-    r.set_defaults(func=_cmd_runs)
+    from tlgui.cli_runs import add_parser as add_runs_parser
+
+    add_runs_parser(sub)
 
     d = sub.add_parser("datasets", help="sample data sets")
     dsub = d.add_subparsers(dest="datasets_command", required=True)
