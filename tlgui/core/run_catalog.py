@@ -216,7 +216,8 @@ def read_record(path: Path) -> RunRecord:
     )
 
 
-def _same_folder(a: Path, b: Path) -> bool:
+def same_folder(a: Path, b: Path) -> bool:
+    """True when two paths name one folder (links and relative parts resolved)."""
     try:
         return os.path.normcase(a.resolve()) == os.path.normcase(b.resolve())
     except (OSError, RuntimeError):
@@ -252,7 +253,7 @@ def list_run_records(root: Path | None = None, dataset: Path | None = None) -> l
             records.append(RunRecord(path=path, reason=f"not readable ({exc})"))
 
     def of_dataset(r: RunRecord) -> bool:
-        return dataset is not None and r.dataset is not None and _same_folder(r.dataset, dataset)
+        return dataset is not None and r.dataset is not None and same_folder(r.dataset, dataset)
 
     # Within one second, the later folder (name suffix -1, -2...) first; then newest first.
     records.sort(key=lambda r: r.path.name, reverse=True)

@@ -20,7 +20,7 @@ from tlgui.core.run_catalog import (
     read_history,
     read_record,
 )
-from tlgui.core.runs import EVALUATION_FILE, read_json
+from tlgui.core.runs import EVALUATION_FILE, load_layers, read_json
 
 
 class _Missing:
@@ -45,6 +45,7 @@ class RunDetails:
         evaluation: the stored evaluation, or None when the run was not evaluated.
         evaluation_problem: why ``evaluation.json`` could not be used ("" when fine).
         files: (name, size in bytes) of the folder's entries; size is 0 for a folder.
+        layers: the layer ticks it was trained with (path, own trainable flag).
     """
 
     record: RunRecord
@@ -54,6 +55,7 @@ class RunDetails:
     evaluation: Evaluation | None
     evaluation_problem: str
     files: tuple[tuple[str, int], ...]
+    layers: tuple[tuple[tuple[str, ...], bool], ...] = ()
 
     @property
     def path(self) -> Path:
@@ -161,7 +163,7 @@ def load_details(run: Path) -> RunDetails:
     except OSError:
         files = ()
     return RunDetails(record, config, class_names, tuple(read_history(run)), evaluation,
-                      problem, files)
+                      problem, files, load_layers(run))
 
 
 def compare_runs(runs: Sequence[Path]) -> Comparison:
@@ -189,7 +191,8 @@ def compare_runs(runs: Sequence[Path]) -> Comparison:
 
 
 def differences(details: Sequence[RunDetails]) -> tuple[ConfigDifference, ...]:
-    """The settings (dataset and classes first) whose values are not all the same."""
+    """The settings (dataset and classes first, layer ticks last) whose values are not all
+    the same."""
     rows = [{"dataset": str(d.record.dataset) if d.record.dataset else MISSING,
              "classes": list(d.class_names) if d.class_names else MISSING,
              **flatten(d.config)} for d in details]
@@ -201,6 +204,13 @@ def differences(details: Sequence[RunDetails]) -> tuple[ConfigDifference, ...]:
         values = tuple(row.get(key, MISSING) for row in rows)
         if any(not _same(v, values[0]) for v in values[1:]):
             out.append(ConfigDifference(key, values))
+    # The ticks decide what phase 2 trains (config's fine_tune_at is only where they start).
+    ticked = [frozenset(p for p, flag in d.layers if flag) if d.layers else None
+              for d in details]
+    if any(t != ticked[0] for t in ticked[1:]):
+        out.append(ConfigDifference("layers", tuple(
+            MISSING if t is None else f"{len(t)} of {len(d.layers)} layers trainable"
+            for t, d in zip(ticked, details, strict=True))))
     return tuple(out)
 
 

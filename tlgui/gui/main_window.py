@@ -19,6 +19,7 @@ from tlgui.gui.evaluate_panel import EvaluatePanel
 from tlgui.gui.icons import icon
 from tlgui.gui.model_panel import ModelPanel
 from tlgui.gui.predict_panel import PredictPanel, local_paths
+from tlgui.gui.runs_panel import RunsPanel
 from tlgui.gui.session import Session
 from tlgui.gui.settings import app_settings, last_dataset, load_config, recent_datasets, save_config
 from tlgui.gui.thumbnails import ThumbnailCache
@@ -26,11 +27,11 @@ from tlgui.gui.training_panel import TrainingPanel
 from tlgui.gui.workers import stop_all
 
 log = logging.getLogger(__name__)
-DATA, MODEL, TRAIN, EVALUATE, PREDICT = range(5)
+DATA, MODEL, TRAIN, EVALUATE, PREDICT, RUNS = range(6)
 
 
 class MainWindow(QMainWindow):
-    """Data, Model, Train, Evaluate and Predict tabs over one ``Session``."""
+    """Data, Model, Train, Evaluate, Predict and Runs tabs over one ``Session``."""
 
     def __init__(self, settings: QSettings | None = None, restore_last: bool = False,
                  engine: EngineHost | None = None) -> None:
@@ -50,6 +51,7 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel()
         self.evaluate_panel = EvaluatePanel(self.thumbnails)
         self.predict_panel = PredictPanel(self.thumbnails, self.engine)
+        self.runs_panel = RunsPanel()
         self.session.config_source = self.model_panel.config
 
         self.tabs = QTabWidget()
@@ -57,7 +59,8 @@ class MainWindow(QMainWindow):
                                 (self.model_panel, "Model", "model"),
                                 (self.training_panel, "Train", "train"),
                                 (self.evaluate_panel, "Evaluate", "evaluate"),
-                                (self.predict_panel, "Predict", "predict")):
+                                (self.predict_panel, "Predict", "predict"),
+                                (self.runs_panel, "Runs", "runs")):
             self.tabs.addTab(panel, icon(ic), name)
         self.setCentralWidget(self.tabs)
         self._make_actions()
@@ -129,8 +132,22 @@ class MainWindow(QMainWindow):
             source.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
             source.error.connect(lambda title, exc: dialogs.show_error(self, title, exc))
         s.progress.connect(self._show_progress)
+        self._wire_runs()
         for sig in (s.busy_changed, s.model_state_changed, s.dataset_changed, s.model_changed):
             sig.connect(lambda *_: self.update_actions())
+
+    def _wire_runs(self) -> None:
+        s, rp = self.session, self.runs_panel
+        rp.open_requested.connect(s.open_run)
+        rp.train_again_requested.connect(s.train_again)
+        rp.error.connect(lambda title, exc: dialogs.show_error(self, title, exc))
+        s.settings_loaded.connect(self.model_panel.set_config)
+        s.settings_loaded.connect(lambda _c: self._settings_changed())
+        s.settings_loaded.connect(lambda _c: self.tabs.setCurrentIndex(MODEL))
+        s.dataset_changed.connect(lambda ds: rp.set_dataset(ds.root))
+        s.training_finished.connect(lambda *_: rp.refresh())
+        for sig in (s.model_changed, s.model_state_changed):
+            sig.connect(lambda *_: rp.set_current_run(s.model.run if s.model else None))
 
     # -- start-up -----------------------------------------------------------------
     def start_background_setup(self) -> None:

@@ -20,8 +20,10 @@ from PySide6.QtCore import QObject, QSettings, Signal
 
 from tlgui.core import layer_tree
 from tlgui.core.config import TrainConfig
+from tlgui.core.errors import ConfigError
 from tlgui.core.events import RunStarted, StageProgress
-from tlgui.core.runs import read_json
+from tlgui.core.run_catalog import read_record, same_folder
+from tlgui.core.runs import load_config, load_layers, read_json
 from tlgui.engine.codec import EngineCrashed
 from tlgui.gui import jobs
 from tlgui.gui.settings import add_recent_dataset
@@ -57,6 +59,7 @@ class Session(QObject):
     status_message = Signal(str)
     error = Signal(str, object)
     model_error = Signal(str)
+    settings_loaded = Signal(object)
 
     def __init__(self, settings: QSettings, engine: EngineHost,
                  parent: QObject | None = None) -> None:
@@ -152,10 +155,12 @@ class Session(QObject):
             self.request_build()
 
     # -- model --------------------------------------------------------------------
-    def request_build(self, keep_ticks: bool = True) -> None:
+    def request_build(self, keep_ticks: bool = True,
+                      flags: layer_tree.Flags | None = None) -> None:
         """Builds the model for the dataset's classes and the current settings.
 
-        The user's ticks are kept when the backbone stays the same.
+        The user's ticks are kept when the backbone stays the same; ``flags`` (e.g. a
+        run's ticks) replace them.
         """
         if self.dataset is None or self.closing:
             return
@@ -167,8 +172,8 @@ class Session(QObject):
         self.model_problem = ""
         self.model_error.emit("")
         config = self.config_source()
-        flags = None
-        if keep_ticks and self.model is not None and self.model.backbone == config.backbone \
+        if flags is None and keep_ticks and self.model is not None \
+                and self.model.backbone == config.backbone \
                 and self.model.image_size == (config.image_size or self.model.image_size):
             flags = layer_tree.own_flags(self.model.tree)
         self._set_busy("building")
@@ -199,6 +204,58 @@ class Session(QObject):
         self._take_model(info)
         self.status_message.emit(f"{info.backbone} ready: {info.image_size} px, "
                                  f"{len(info.class_names)} classes")
+
+    # -- runs ---------------------------------------------------------------------
+    def open_run(self, run: Path) -> None:
+        """Loads a run's trained model (with its ticks) into the engine; ``model_changed``
+        follows."""
+        if self.busy or self.closing:
+            self.status_message.emit(f"Wait: {self.busy}…" if self.busy else "")
+            return
+        self._set_busy("opening")
+        self.job = start_job(
+            "open-run", functools.partial(jobs.open_run, self.engine, Path(run)),
+            on_progress=self.progress.emit, on_success=self._on_run_opened,
+            on_failure=self._fail("Cannot open the run"), on_finish=self._job_done)
+
+    def _on_run_opened(self, info: ModelInfo) -> None:
+        self.result = None
+        self.evaluation = None
+        self.model = info
+        self.model_changed.emit(info)
+        if info.run is not None:
+            self.status_message.emit(f"Opened the run {info.run.name}.")
+
+    def train_again(self, run: Path) -> None:
+        """Takes a run's settings (``settings_loaded``), layer ticks and dataset, and
+        builds the model, ready to train again."""
+        if self.busy or self.closing:
+            self.status_message.emit(f"Wait: {self.busy}…" if self.busy else "")
+            return
+        try:
+            config = load_config(run)
+        except (OSError, ValueError, TypeError) as exc:
+            self.error.emit("Cannot train again", ConfigError(
+                f"The settings of the run {run.name} (config.json) cannot be read: {exc}"))
+            return
+        flags = load_layers(run) or None
+        self.settings_loaded.emit(config)
+        root = read_record(run).dataset
+
+        def build() -> None:
+            self.request_build(flags=flags)
+            self.status_message.emit(f"Settings of {run.name} loaded: press Train to train "
+                                     "again.")
+
+        if root is not None and root.is_dir() and (
+                self.dataset is None or not same_folder(root, self.dataset.root)):
+            self.open_dataset(root, then=build)
+            return
+        if root is not None and not root.is_dir():
+            self.status_message.emit(f"The dataset of {run.name} ({root}) is gone; its "
+                                     "settings apply to the open dataset.")
+        if self.dataset is not None:
+            build()
 
     def _on_build_failed(self, exc: BaseException) -> None:
         from tlgui.gui.dialogs import error_text
