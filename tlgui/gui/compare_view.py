@@ -3,6 +3,7 @@ and the settings that differed."""
 
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,22 +100,27 @@ class CompareView(QWidget):
         QVBoxLayout(scores_box).addWidget(self.scores)
         self.settings_box = QGroupBox("Settings that differ")
         QVBoxLayout(self.settings_box).addWidget(self.settings)
-        tables = QSplitter(Qt.Orientation.Vertical)
+        tables = QSplitter()
         tables.addWidget(scores_box)
         tables.addWidget(self.settings_box)
         tables.setStretchFactor(0, 3)
         tables.setStretchFactor(1, 2)
-        self.plot_box = QGroupBox("Validation accuracy and loss per epoch")
+        self.plot_box = QGroupBox("Validation accuracy and loss per epoch (a dashed line "
+                                  "marks where a run's fine-tuning began)")
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
         self.plot_holder = QVBoxLayout(self.plot_box)
-        split = QSplitter()
-        split.addWidget(self.plot_box)
-        split.addWidget(tables)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        split.setChildrenCollapsible(False)
+        self.plot_holder.addWidget(self.legend)
+        # Plots above, tables below: the curves get the width, which epochs need.
+        self.split = QSplitter(Qt.Orientation.Vertical)
+        self.split.addWidget(self.plot_box)
+        self.split.addWidget(tables)
+        self.split.setChildrenCollapsible(False)
+        self.split.setStretchFactor(0, 1)  # a taller window gives the plots the height
+        self.split.setStretchFactor(1, 0)
         v = QVBoxLayout(self)
         v.addLayout(top)
-        v.addWidget(split, 1)
+        v.addWidget(self.split, 1)
 
     @staticmethod
     def _table(tip: str) -> QTableWidget:
@@ -126,7 +132,7 @@ class CompareView(QWidget):
         table.verticalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft
                                                    | Qt.AlignmentFlag.AlignVCenter)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        table.horizontalHeader().setMinimumSectionSize(70)
+        table.horizontalHeader().setMinimumSectionSize(60)
         return table
 
     @property
@@ -136,7 +142,7 @@ class CompareView(QWidget):
             from tlgui.gui.comparison_plot import ComparisonPlot
 
             self._plot = ComparisonPlot()
-            self.plot_holder.addWidget(self._plot)
+            self.plot_holder.addWidget(self._plot, 1)
         return self._plot
 
     def show_comparison(self, c: Comparison) -> None:
@@ -144,8 +150,12 @@ class CompareView(QWidget):
         self.comparison = c
         self.colors = [run_color(i) for i in range(len(c.runs))]
         names = [d.record.name for d in c.runs]
-        self.title.setText(f"<b>Comparing {len(c.runs)} runs</b>: curves in the colour of "
-                           "their column; dashed lines mark where fine-tuning began.")
+        self.title.setText(f"<b>Comparing {len(c.runs)} runs</b>")
+        # Numbered columns stay readable for long names and many runs; the legend names them.
+        self.legend.setText("&nbsp;&nbsp;&nbsp;&nbsp; ".join(
+            f'<span style="color:{col}; font-size:14pt">■</span>&nbsp;<b>{i + 1}</b>&nbsp;'
+            f"{html.escape(n)}"
+            for i, (n, col) in enumerate(zip(names, self.colors, strict=True))))
         self.plot.show_runs([(n, col, d.history)
                              for n, col, d in zip(names, self.colors, c.runs, strict=True)])
         rows: list[tuple[str, list[float | None]]] = [
@@ -163,6 +173,18 @@ class CompareView(QWidget):
                    tips=[d.key for d in c.differences])
         self.settings_box.setTitle("Settings that differ" if c.differences else
                                    "Settings that differ: none, the runs used the same settings")
+        self._share_height()
+
+    def _share_height(self) -> None:
+        """Gives the tables the height their rows need (up to half), the plots the rest."""
+        total = sum(self.split.sizes()) or self.split.height()
+        need = 0
+        for table in (self.scores, self.settings):
+            table.resizeRowsToContents()
+            need = max(need, table.horizontalHeader().sizeHint().height()
+                       + table.verticalHeader().length())
+        tables = min(need + 60, total // 2)  # 60: the group box's title and margins
+        self.split.setSizes([total - tables, tables])
 
     def _fill(self, table: QTableWidget, row_names: list[str], cells: list[list[str]],
               best: list[list[float | None]] | None = None,
@@ -173,7 +195,7 @@ class CompareView(QWidget):
         table.setRowCount(len(row_names))
         table.setColumnCount(len(c.runs))
         for col, (d, color) in enumerate(zip(c.runs, self.colors, strict=True)):
-            head = QTableWidgetItem(swatch(color), d.record.name)
+            head = QTableWidgetItem(swatch(color), str(col + 1))
             head.setToolTip(f"{d.record.name}\n{d.path}")
             table.setHorizontalHeaderItem(col, head)
         for row, name in enumerate(row_names):

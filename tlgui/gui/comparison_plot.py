@@ -11,8 +11,9 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 
 class ComparisonPlot(QWidget):
-    """Validation accuracy (above) and loss (below) of several runs per epoch, with each
-    run's start of fine-tuning as a dashed line in its colour.
+    """Validation accuracy (left) and loss (right) of several runs per epoch, with each
+    run's start of fine-tuning as a dashed line in its colour. The window shows which
+    colour is which run (a legend inside the plot would cover curves or be cut short).
 
     Attributes:
         points: per run name, per series (``val_accuracy``, ``val_loss``) the points shown.
@@ -25,7 +26,7 @@ class ComparisonPlot(QWidget):
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground("w")
         self.acc_plot = self.glw.addPlot(row=0, col=0)
-        self.loss_plot = self.glw.addPlot(row=1, col=0)
+        self.loss_plot = self.glw.addPlot(row=0, col=1)
         self.loss_plot.setXLink(self.acc_plot)
         for plot, name in ((self.acc_plot, "Validation accuracy"),
                            (self.loss_plot, "Validation loss")):
@@ -36,10 +37,8 @@ class ComparisonPlot(QWidget):
             left.enableAutoSIPrefix(False)  # "Loss (x0.001)" means nothing to a user
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
-        self.loss_plot.setLabel("bottom", "Epoch (both phases)")
+            plot.setLabel("bottom", "Epoch (both phases)")
         self.acc_plot.setYRange(0, 1.05, padding=0)
-        # Accuracy climbs towards the top right: the legend sits bottom right.
-        self.legend = self.acc_plot.addLegend(offset=(-10, -10))
         self.points: dict[str, dict[str, list[tuple[int, float]]]] = {}
         self.boundaries: dict[str, float] = {}
         self._items: list[tuple[Any, Any]] = []
@@ -52,7 +51,6 @@ class ComparisonPlot(QWidget):
         for plot, item in self._items:
             plot.removeItem(item)
         self._items = []
-        self.legend.clear()
         self.points = {}
         self.boundaries = {}
 
@@ -75,8 +73,8 @@ class ComparisonPlot(QWidget):
                 pts = series[key]
                 curve = plot.plot([p[0] for p in pts], [p[1] for p in pts],
                                   pen=pg.mkPen(color, width=width), symbol="o", symbolSize=5,
-                                  symbolBrush=color, symbolPen=pg.mkPen(color),
-                                  name=name if key == "val_accuracy" else None)
+                                  symbolBrush=color, symbolPen=pg.mkPen(color))
+                curve.setToolTip(name)
                 self._items.append((plot, curve))
                 last = max([last, *(p[0] for p in pts)])
             starts = [h["epoch"] for h in history

@@ -7,19 +7,15 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
-    QPlainTextEdit,
     QPushButton,
+    QSplitter,
     QStackedWidget,
     QTableView,
     QVBoxLayout,
@@ -29,43 +25,22 @@ from PySide6.QtWidgets import (
 from tlgui.core.errors import TlguiError
 from tlgui.core.paths import runs_dir
 from tlgui.core.run_catalog import (
-    MAX_NAME,
     RunRecord,
     delete_run,
     list_run_records,
     same_folder,
     set_label,
 )
-from tlgui.core.run_compare import compare_runs
+from tlgui.core.run_compare import compare_runs, load_details
 from tlgui.gui import dialogs
 from tlgui.gui.compare_view import CompareView
 from tlgui.gui.icons import icon
+from tlgui.gui.run_label_dialog import LabelDialog
+from tlgui.gui.run_preview import RunPreview
 from tlgui.gui.run_table_model import DATASET, NAME, RunTableModel
 
 log = logging.getLogger(__name__)
 LIST, COMPARE = range(2)
-
-
-class LabelDialog(QDialog):
-    """Asks for a run's name and note."""
-
-    def __init__(self, record: RunRecord, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(f"Name the run {record.path.name}")
-        self.name = QLineEdit(record.label)
-        self.name.setPlaceholderText(record.path.name)
-        self.name.setMaxLength(MAX_NAME)
-        self.note = QPlainTextEdit(record.note)
-        self.note.setPlaceholderText("What was tried, what to remember…")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form = QFormLayout(self)
-        form.addRow("Name", self.name)
-        form.addRow("Note", self.note)
-        form.addRow(buttons)
-        self.resize(460, 240)
 
 
 class RunsPanel(QWidget):
@@ -114,8 +89,8 @@ class RunsPanel(QWidget):
                                    "ticks and dataset, ready to train again")
         self.compare_button = button("evaluate", "Compare", "Compare the selected runs "
                                      "(select two or more with Ctrl or Shift)")
-        self.rename_button = button("model", "Name…", "Give the run a name and a note")
-        self.delete_button = button("clear", "Delete…", "Delete the run folder (asks first; "
+        self.rename_button = button("rename", "Name…", "Give the run a name and a note")
+        self.delete_button = button("delete", "Delete…", "Delete the run folder (asks first; "
                                     "your dataset is never touched)")
         self.folder_button = button("reveal", "Open folder", "Show the run folder in the "
                                     "file manager")
@@ -147,6 +122,7 @@ class RunsPanel(QWidget):
         self.view.verticalHeader().hide()
         self.view.setAlternatingRowColors(True)
         self.view.setWordWrap(False)
+        self.view.verticalHeader().setDefaultSectionSize(self.view.fontMetrics().height() + 8)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
@@ -172,16 +148,19 @@ class RunsPanel(QWidget):
         self.empty_label = QLabel()
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.details = QLabel()
-        self.details.setWordWrap(True)
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.preview = RunPreview()
+        self.list_split = QSplitter(Qt.Orientation.Vertical)
+        self.list_split.addWidget(self.view)
+        self.list_split.addWidget(self.preview)
+        self.list_split.setChildrenCollapsible(False)
+        self._split_moved = False
+        self.list_split.splitterMoved.connect(lambda *_: setattr(self, "_split_moved", True))
         list_page = QWidget()
         lv = QVBoxLayout(list_page)
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addLayout(top)
         lv.addWidget(self.empty_label)
-        lv.addWidget(self.view, 1)
-        lv.addWidget(self.details)
+        lv.addWidget(self.list_split, 1)
 
         self.pages = QStackedWidget()
         self.compare_view = CompareView()
@@ -243,7 +222,19 @@ class RunsPanel(QWidget):
         self.this_button.setText(f"This dataset ({len(mine)})" if self.dataset else
                                  "This dataset")
         self.all_button.setText(f"All runs ({n_all})")
+        self._share_height()
         self._update()
+
+    def _share_height(self) -> None:
+        """Gives the table the height its rows need (up to 60 %), the preview the rest,
+        until the user moves the divider."""
+        total = sum(self.list_split.sizes())
+        if self._split_moved or total <= 0:
+            return
+        need = (self.view.horizontalHeader().sizeHint().height() + 6
+                + self.model.rowCount() * self.view.verticalHeader().defaultSectionSize())
+        table = min(max(need, 120), int(total * 0.6))
+        self.list_split.setSizes([table, total - table])
 
     def selected(self) -> list[RunRecord]:
         """The selected runs, in table order."""
@@ -272,7 +263,18 @@ class RunsPanel(QWidget):
         self.folder_button.setEnabled(one is not None)
         for b, act in zip(self.buttons, self._actions, strict=True):
             act.setEnabled(b.isEnabled())
-        self.details.setText(_describe(sel))
+        self._preview(sel)
+
+    def _preview(self, sel: list[RunRecord]) -> None:
+        if len(sel) != 1:
+            self.preview.show_hint(
+                f"{len(sel)} runs selected: Compare shows them side by side." if sel else
+                "Select a run to see it here; select several (Ctrl or Shift) to compare them.")
+            return
+        try:
+            self.preview.show_run(load_details(sel[0].path))
+        except TlguiError as exc:  # deleted or damaged since it was listed
+            self.preview.show_hint(str(exc))
 
     def _sort(self, column: int) -> None:
         header = self.view.horizontalHeader()
@@ -282,6 +284,10 @@ class RunsPanel(QWidget):
         header.setSortIndicatorShown(True)
         header.setSortIndicator(column, order)
         self.model.sort(column, order)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._share_height()
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -365,17 +371,3 @@ class RunsPanel(QWidget):
                 self.error.emit("Cannot delete the run", exc)
                 break
         self.refresh()
-
-
-def _describe(sel: list[RunRecord]) -> str:
-    if len(sel) > 1:
-        return f"{len(sel)} runs selected: Compare shows them side by side."
-    if not sel:
-        return "Select a run to open it; select several (Ctrl or Shift) to compare them."
-    r = sel[0]
-    text = f"{r.path}"
-    if r.note:
-        text += f" · {r.note.splitlines()[0]}"
-    if r.reason:
-        text += f" · {r.reason}"
-    return text
