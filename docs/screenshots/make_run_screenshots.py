@@ -1,3 +1,4 @@
+# ruff: noqa: T201
 """Trains a few real runs on part of a photo folder, then shoots the Runs tab and a comparison.
 
     python docs/screenshots/make_run_screenshots.py --data ../shared/data/flower_photos \\
@@ -5,8 +6,8 @@
 
 The runs differ the way a user's do (image size, fine-tuning on or off, its learning
 rate, one stopped early); each is evaluated and named, as in the window. The photos are
-copied (``--per-class`` of each class) into a temporary folder: nothing is written into
-``--data``. Runs go to a temporary ``TLGUI_DATA_DIR`` unless one is set.
+copied (``--per-class`` of each class) into a folder beside ``TLGUI_DATA_DIR``: nothing is
+written into ``--data``. Runs go to a temporary ``TLGUI_DATA_DIR`` unless one is set.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def main() -> int:
     for var, sub in (("TLGUI_SETTINGS_DIR", "settings"), ("TLGUI_DATA_DIR", "data"),
                      ("TLGUI_CACHE_DIR", "cache")):
         os.environ.setdefault(var, str(work / sub))
-    data = Path(os.environ["TLGUI_DATA_DIR"]) / "photos" / args.data.name
+    data = Path(os.environ["TLGUI_DATA_DIR"]).parent / args.data.name
     if not args.skip_training:
         subset(args.data, data, args.per_class)
         train_runs(data, args.weights_dir, tuple(args.epochs))  # type: ignore[arg-type]

@@ -60,6 +60,18 @@ def test_older_runs_get_duration_and_phase_accuracy_from_history(root: Path,
     assert not r.has_model and not r.has_evaluation
 
 
+def test_phase_accuracy_is_the_best_epoch_of_each_phase(root: Path, tmp_path: Path) -> None:
+    # Fine-tuning that never beat phase 1: training records phase 1's figure for phase 2
+    # (the model keeps phase 1's weights); the list shows what phase 2's epochs reached.
+    path = make_run(root, "r", tmp_path / "d", phases=((0.5, 0.7), (0.2, 0.25)))
+    status = json.loads((path / "status.json").read_text())
+    status["phase_accuracy"] = {"1": 0.7, "2": 0.7, "3": 0.1}
+    (path / "status.json").write_text(json.dumps(status))
+    r = read_record(path)
+    assert r.phase_accuracy == {1: 0.7, 2: 0.25, 3: 0.1}
+    assert r.best_val_accuracy == pytest.approx(0.7)
+
+
 def test_states_as_runs_read_run_decides(root: Path, tmp_path: Path) -> None:
     d = tmp_path / "d"
     dead = make_run(root, "dead", d, state="running", pid=0)

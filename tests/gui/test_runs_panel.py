@@ -94,6 +94,12 @@ def test_this_dataset_first_and_the_toggle(qtbot, panel: RunsPanel,  # type: ign
     assert not panel.compare_button.isEnabled()
     panel.select_paths([two_datasets[0] / "r4-cells", two_datasets[0] / "r2-cells"])
     assert panel.compare_button.isEnabled() and not panel.open_button.isEnabled()
+    # Another dataset's runs are dimmed in the list of all runs.
+    cell_row = panel.model.row_of(two_datasets[0] / "r2-cells")
+    flower_row = panel.model.row_of(two_datasets[0] / "r1-flowers")
+    fg = Qt.ItemDataRole.ForegroundRole
+    assert panel.model.index(cell_row, NAME).data(fg) is not None
+    assert panel.model.index(flower_row, NAME).data(fg) is None
     panel.set_dataset(cells)  # another dataset: the choice of scope stays
     assert names(panel)[:2] == ["r4-cells", "r2-cells"] and panel.model.rowCount() == 4
     panel.set_dataset(None)
@@ -172,16 +178,17 @@ def test_compare_two_runs_shows_curves_scores_and_settings(
     scores = view.scores
     rows = {scores.verticalHeaderItem(r).text(): [scores.item(r, c).text() for c in range(2)]
             for r in range(scores.rowCount())}
-    assert rows["Phase 1 best"] == ["70.0%", "76.0%"]
-    assert rows["Phase 2 best"] == ["–", "88.0%"]
-    assert rows["Recall: red"] == ["–", "60.0%"] and rows["Recall: blue"] == ["–", "100.0%"]
+    # Columns in the order the runs started: the older run is 1.
+    assert rows["Phase 1 best"] == ["76.0%", "70.0%"]
+    assert rows["Phase 2 best"] == ["88.0%", "–"]
+    assert rows["Recall: red"] == ["60.0%", "–"] and rows["Recall: blue"] == ["100.0%", "–"]
     head = scores.horizontalHeaderItem(0)
-    assert head.text() == "1" and head.toolTip().startswith("r3-flowers")
+    assert head.text() == "1" and head.toolTip().startswith("r1-flowers")
     settings = view.settings
     diffs = {settings.verticalHeaderItem(r).text(): [settings.item(r, c).text()
                                                        for c in range(2)]
              for r in range(settings.rowCount())}
-    assert diffs == {"Image size": ["64", "32"], "Phase 2 epochs": ["0", "10"]}
+    assert diffs == {"Image size": ["32", "64"], "Phase 2 epochs": ["10", "0"]}
     qtbot.mouseClick(view.back_button, LEFT)
     assert panel.pages.currentIndex() == LIST
 

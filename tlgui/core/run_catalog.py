@@ -54,7 +54,8 @@ class RunRecord:
         started: start time as ``YYYY-MM-DD HH:MM:SS`` ("" when unknown).
         started_unix: start time in seconds since the epoch, or None.
         duration_s: wall time of the run, or None while running or when unknown.
-        phase_accuracy: best validation accuracy per phase that reported one.
+        phase_accuracy: best validation accuracy of each phase's epochs (``status.json``'s
+            figure for a phase without epochs in the history).
         best_val_accuracy: best validation accuracy of any epoch, or None.
         epochs: epochs finished, both phases together.
         has_model: the folder holds ``model.keras``.
@@ -142,15 +143,18 @@ def phase_accuracy_from_history(history: list[dict[str, Any]]) -> dict[int, floa
 
 
 def _phase_accuracy(status: dict[str, Any], history: list[dict[str, Any]]) -> dict[int, float]:
-    stored = status.get("phase_accuracy")
+    # The epochs of a phase say how well it did; status.json's figure for phase 2 is
+    # phase 1's when fine-tuning never beat it (the model then keeps phase 1's weights).
     out: dict[int, float] = {}
+    stored = status.get("phase_accuracy")
     if isinstance(stored, dict):
         for key, value in stored.items():
             acc = _finite(value)
             with contextlib.suppress(TypeError, ValueError):
                 if acc is not None:
                     out[int(key)] = acc
-    return out or phase_accuracy_from_history(history)
+    out.update(phase_accuracy_from_history(history))
+    return out
 
 
 def _image_size(config: dict[str, Any], backbone: str) -> int | None:

@@ -209,7 +209,7 @@ def differences(details: Sequence[RunDetails]) -> tuple[ConfigDifference, ...]:
               for d in details]
     if any(t != ticked[0] for t in ticked[1:]):
         out.append(ConfigDifference("layers", tuple(
-            MISSING if t is None else f"{len(t)} of {len(d.layers)} layers trainable"
+            MISSING if t is None else f"{len(t)} of {len(d.layers)}"
             for t, d in zip(ticked, details, strict=True))))
     return tuple(out)
 

@@ -34,7 +34,7 @@ RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 RUN_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#7f7f7f",
               "#9467bd", "#8c564b", "#bcbd22")
 SETTING_NAMES = {
-    "dataset": "Dataset", "classes": "Classes", "layers": "Layer ticks",
+    "dataset": "Dataset", "classes": "Classes", "layers": "Trainable layers",
     "backbone": "Backbone", "image_size": "Image size", "weights": "Weights",
     "weights_dir": "Weights folder", "fine_tune_at": "Fine-tune from layer",
     "batch_size": "Batch size", "dropout": "Dropout", "label_smoothing": "Label smoothing",

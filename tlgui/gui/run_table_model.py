@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor
 
 from tlgui.core.run_catalog import RunError, RunRecord, format_duration, set_label
 
@@ -18,6 +18,7 @@ RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 STARTED, NAME, BACKBONE, SIZE, PHASE1, PHASE2, STATE, DURATION, DATASET = range(9)
 STATE_COLORS = {"complete": "#1b7a2f", "cancelled": "#8a6d00", "incomplete": "#8a6d00",
                 "failed": "#b00020", "unknown": "#b00020", "running": "#1f5fa8"}
+OTHER_DATASET_COLOR = "#6b6b6b"
 STATE_TIPS = {
     "complete": "Both phases ran to the end.",
     "cancelled": "Stopped by the user; the best finished epoch is kept.",
@@ -54,14 +55,19 @@ class RunTableModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
         self.records: list[RunRecord] = []
-        self._this: set[Path] = set()
+        self._this: set[Path] | None = None
 
-    def set_records(self, records: Sequence[RunRecord], this_dataset: Sequence[Path] = ()) -> None:
-        """Shows these runs; runs in ``this_dataset`` (paths) are drawn in bold."""
+    def set_records(self, records: Sequence[RunRecord],
+                    this_dataset: Sequence[Path] | None = None) -> None:
+        """Shows these runs; when ``this_dataset`` (the open dataset's run folders) is
+        given, the other runs are dimmed."""
         self.beginResetModel()
         self.records = list(records)
-        self._this = set(this_dataset)
+        self._this = set(this_dataset) if this_dataset is not None else None
         self.endResetModel()
+
+    def _of_dataset(self, r: RunRecord) -> bool:
+        return self._this is None or r.path in self._this
 
     def record(self, row: int) -> RunRecord | None:
         """The run of a row."""
@@ -109,10 +115,8 @@ class RunTableModel(QAbstractTableModel):
             return int(RIGHT)
         if role == Qt.ItemDataRole.ForegroundRole and col == STATE:
             return QBrush(QColor(STATE_COLORS.get(r.state, "#000000")))
-        if role == Qt.ItemDataRole.FontRole and col == NAME and r.path in self._this:
-            font = QFont()
-            font.setBold(True)
-            return font
+        if role == Qt.ItemDataRole.ForegroundRole and not self._of_dataset(r):
+            return QBrush(QColor(OTHER_DATASET_COLOR))  # another dataset's run: dimmed
         if role == self.RECORD_ROLE:
             return r
         return None
@@ -153,6 +157,12 @@ class RunTableModel(QAbstractTableModel):
             return time.strftime("%A %d %B %Y, %H:%M:%S", time.localtime(r.started_unix))
         if col == DURATION and r.epochs:
             return f"{r.epochs} epochs"
+        p1, p2 = r.phase_accuracy.get(1), r.phase_accuracy.get(2)
+        if col == PHASE2 and p1 is not None and p2 is not None and p2 <= p1:
+            return ("Fine-tuning did not beat phase 1: the model keeps the weights of phase 1 "
+                    f"({_pct(p1)}).")
+        if col in (PHASE1, PHASE2) and not self._of_dataset(r):
+            return f"A run of another dataset: {r.dataset}"
         return ""
 
     def setData(self, index: _Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:

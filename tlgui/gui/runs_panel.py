@@ -204,7 +204,7 @@ class RunsPanel(QWidget):
                 and same_folder(r.dataset, self.dataset)]
         if self.this_dataset_only():
             records = [r for r in records if r.path in set(mine)]
-        self.model.set_records(records, mine)
+        self.model.set_records(records, mine if self.dataset is not None else None)
         selection = self.view.selectionModel()
         for row, r in enumerate(records):
             if r.path in selected:
@@ -319,6 +319,7 @@ class RunsPanel(QWidget):
         sel = self.selected()
         if len(sel) < 2:
             return
+        sel.sort(key=lambda r: (r.started_unix or 0.0, r.path.name))  # 1 is the oldest
         try:
             comparison = compare_runs([r.path for r in sel])
         except TlguiError as exc:
