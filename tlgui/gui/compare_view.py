@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QPixmap, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -33,6 +33,9 @@ RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 # Distinct on white and for the common colour-vision deficiencies (Okabe-Ito, then tab10).
 RUN_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#7f7f7f",
               "#9467bd", "#8c564b", "#bcbd22")
+# Each run's point symbol in the plot (pyqtgraph's names) and the same shape in text.
+RUN_SYMBOLS = (("o", "○"), ("s", "□"), ("t1", "△"), ("d", "◇"), ("star", "☆"),
+               ("t", "▽"), ("p", "⬠"), ("h", "⬡"), ("+", "+"), ("x", "×"))
 SETTING_NAMES = {
     "dataset": "Dataset", "classes": "Classes", "layers": "Trainable layers",
     "backbone": "Backbone", "image_size": "Image size", "weights": "Weights",
@@ -58,6 +61,11 @@ def _pct(x: float | None) -> str:
 def run_color(i: int) -> str:
     """The colour of the i-th compared run (the plot and the tables use the same)."""
     return RUN_COLORS[i % len(RUN_COLORS)]
+
+
+def run_symbol(i: int) -> tuple[str, str]:
+    """The i-th run's symbol: (pyqtgraph name, the character that looks like it)."""
+    return RUN_SYMBOLS[i % len(RUN_SYMBOLS)]
 
 
 def swatch(color: str, size: int = 12) -> QIcon:
@@ -118,6 +126,8 @@ class CompareView(QWidget):
         self.split.setChildrenCollapsible(False)
         self.split.setStretchFactor(0, 1)  # a taller window gives the plots the height
         self.split.setStretchFactor(1, 0)
+        self._split_moved = False
+        self.split.splitterMoved.connect(lambda *_: setattr(self, "_split_moved", True))
         v = QVBoxLayout(self)
         v.addLayout(top)
         v.addWidget(self.split, 1)
@@ -153,11 +163,11 @@ class CompareView(QWidget):
         self.title.setText(f"<b>Comparing {len(c.runs)} runs</b>")
         # Numbered columns stay readable for long names and many runs; the legend names them.
         self.legend.setText("&nbsp;&nbsp;&nbsp;&nbsp; ".join(
-            f'<span style="color:{col}; font-size:14pt">■</span>&nbsp;<b>{i + 1}</b>&nbsp;'
-            f"{html.escape(n)}"
+            f'<span style="color:{col}; font-size:14pt">■{run_symbol(i)[1]}</span>&nbsp;'
+            f"<b>{i + 1}</b>&nbsp;{html.escape(n)}"
             for i, (n, col) in enumerate(zip(names, self.colors, strict=True))))
-        self.plot.show_runs([(n, col, d.history)
-                             for n, col, d in zip(names, self.colors, c.runs, strict=True)])
+        self.plot.show_runs([(n, col, run_symbol(i)[0], d.history) for i, (n, col, d)
+                             in enumerate(zip(names, self.colors, c.runs, strict=True))])
         rows: list[tuple[str, list[float | None]]] = [
             (f"Phase {p} best", [d.record.phase_accuracy.get(p) for d in c.runs])
             for p in c.phases]
@@ -173,11 +183,23 @@ class CompareView(QWidget):
                    tips=[d.key for d in c.differences])
         self.settings_box.setTitle("Settings that differ" if c.differences else
                                    "Settings that differ: none, the runs used the same settings")
+        self._split_moved = False
+        self._share_height()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._share_height()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
         self._share_height()
 
     def _share_height(self) -> None:
-        """Gives the tables the height their rows need (up to half), the plots the rest."""
-        total = sum(self.split.sizes()) or self.split.height()
+        """Gives the tables the height their rows need (up to half), the plots the rest,
+        until the user moves the divider."""
+        total = sum(self.split.sizes())
+        if self._split_moved or total <= 0 or not self.isVisible():
+            return
         need = 0
         for table in (self.scores, self.settings):
             table.resizeRowsToContents()

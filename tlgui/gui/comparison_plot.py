@@ -54,12 +54,17 @@ class ComparisonPlot(QWidget):
         self.points = {}
         self.boundaries = {}
 
-    def show_runs(self, runs: Sequence[tuple[str, str, Sequence[dict[str, Any]]]]) -> None:
-        """Draws runs given as (name, colour, history); the history is one dict per epoch
-        with ``epoch``, ``phase``, ``val_accuracy`` and ``val_loss``."""
+    def show_runs(self, runs: Sequence[tuple[str, str, str, Sequence[dict[str, Any]]]]) -> None:
+        """Draws runs given as (name, colour, pyqtgraph symbol, history); the history is one
+        dict per epoch with ``epoch``, ``phase``, ``val_accuracy`` and ``val_loss``.
+
+        Runs with the same seed and phase 1 settings draw the same phase 1 curve: each run
+        has its own symbol, and the first runs a wider line, so that none hides another.
+        """
         self.clear()
         last = 1
-        for name, color, history in runs:
+        for i, (name, color, symbol, history) in enumerate(runs):
+            width = 2.0 + 1.6 * (len(runs) - 1 - i) / max(1, len(runs) - 1)
             series: dict[str, list[tuple[int, float]]] = {"val_accuracy": [], "val_loss": []}
             for h in history:
                 for key, pts in series.items():
@@ -68,12 +73,12 @@ class ComparisonPlot(QWidget):
                     if value is not None and isinstance(epoch, int):
                         pts.append((epoch, value))
             self.points[name] = series
-            for key, plot, width in (("val_accuracy", self.acc_plot, 2.5),
-                                     ("val_loss", self.loss_plot, 2.0)):
+            for key, plot in (("val_accuracy", self.acc_plot), ("val_loss", self.loss_plot)):
                 pts = series[key]
                 curve = plot.plot([p[0] for p in pts], [p[1] for p in pts],
-                                  pen=pg.mkPen(color, width=width), symbol="o", symbolSize=5,
-                                  symbolBrush=color, symbolPen=pg.mkPen(color))
+                                  pen=pg.mkPen(color, width=width), symbol=symbol,
+                                  symbolSize=9, symbolBrush=None,
+                                  symbolPen=pg.mkPen(color, width=1.5))
                 curve.setToolTip(name)
                 self._items.append((plot, curve))
                 last = max([last, *(p[0] for p in pts)])

@@ -104,7 +104,7 @@ class RunPreview(QStackedWidget):
         """Shows one run."""
         self.details = d
         r = d.record
-        self.plot.show_runs([(r.name, run_color(0), d.history)])
+        self.plot.show_runs([(r.name, run_color(0), "o", d.history)])
         cfg = d.config
         p1, p2 = cfg.get("phase1", {}), cfg.get("phase2", {})
         phases = ", ".join(f"phase {p} {_pct(a)}" for p, a in sorted(r.phase_accuracy.items()))
