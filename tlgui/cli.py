@@ -201,19 +201,6 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_runs(args: argparse.Namespace) -> int:
-    from tlgui.core.runs import list_runs
-
-    runs = list_runs()
-    if not runs:
-        print("No runs yet.")
-    for r in runs:
-        acc = f"{r.best_val_accuracy:.4f}" if r.best_val_accuracy is not None else "-"
-        print(f"{r.path.name}  {r.state:<10}  {r.backbone:<16}  val_acc {acc}  "
-              f"{r.epochs} epochs  {r.dataset}")
-    return 0
-
-
 def _cmd_fetch(args: argparse.Namespace) -> int:
     from tlgui.core.tfds_fetch import fetch_dataset
 
@@ -318,8 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     dv = sub.add_parser("devices", help="list the devices the Keras backend can train on")
     dv.set_defaults(func=_cmd_devices)
 
-    r = sub.add_parser("runs", help="list earlier runs")
-    r.set_defaults(func=_cmd_runs)
+    from tlgui.cli_runs import add_parser as add_runs_parser
+
+    add_runs_parser(sub)
 
     d = sub.add_parser("datasets", help="sample data sets")
     dsub = d.add_subparsers(dest="datasets_command", required=True)

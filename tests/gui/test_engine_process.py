@@ -197,6 +197,9 @@ def test_the_backend_changes_for_the_next_job_without_a_restart(  # type: ignore
         qtbot.mouseClick(win.training_panel.start_button, Qt.MouseButton.LeftButton)
     assert done.args[1] == "succeeded"
     assert win.engine.compute["backend"] == "jax"
+    # training_finished comes before the job's finished: closing in between would ask
+    # "Training is running" in a modal box, which hung this test on a loaded machine.
+    qtbot.waitUntil(lambda: not win.session.busy, timeout=WAIT)
     win.close()
     # Remembered for the next start of the window.
     again = MainWindow()

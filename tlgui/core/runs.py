@@ -108,7 +108,7 @@ class RunFolder:
     def read_status(self) -> dict[str, Any]:
         """The current status, or an empty dict."""
         try:
-            data = json.loads((self.path / "status.json").read_text("utf-8"))
+            data = read_json(self.path / "status.json")
             return data if isinstance(data, dict) else {}
         except (OSError, ValueError):
             return {}
@@ -127,19 +127,34 @@ class RunFolder:
         atomic_write_text(self.path / "history.csv", buf.getvalue())
 
 
+def run_state(status: dict[str, Any]) -> str:
+    """The state a ``status.json`` means: a ``running`` run whose process is gone (or
+    whose status is missing) is ``incomplete``."""
+    state = str(status.get("state", "incomplete"))
+    if state == "running":
+        try:
+            pid = int(status.get("pid", 0) or 0)
+        except (TypeError, ValueError):
+            pid = 0
+        if pid <= 0 or not _pid_alive(pid):
+            state = "incomplete"
+    return state
+
+
 def read_run(path: Path) -> RunInfo:
     """Reads a run folder's summary; a ``running`` run whose process is gone is ``incomplete``."""
     status = RunFolder.__new__(RunFolder)
     status.path = path
     data = status.read_status()
-    state = str(data.get("state", "incomplete"))
-    if state == "running" and not _pid_alive(int(data.get("pid", 0) or 0)):
-        state = "incomplete"
+    state = run_state(data)
     try:
-        history = json.loads((path / "history.json").read_text("utf-8"))
+        history = read_json(path / "history.json")
     except (OSError, ValueError):
         history = []
-    accs = [h.get("val_accuracy") for h in history if h.get("val_accuracy") is not None]
+    if not isinstance(history, list):
+        history = []
+    accs: list[float] = [h["val_accuracy"] for h in history if isinstance(h, dict)
+                         and isinstance(h.get("val_accuracy"), (int, float))]
     return RunInfo(
         path=path,
         state=state,

@@ -26,6 +26,7 @@ from tlgui.gui.evaluate_panel import EvaluatePanel
 from tlgui.gui.icons import icon
 from tlgui.gui.model_panel import ModelPanel
 from tlgui.gui.predict_panel import PredictPanel, local_paths
+from tlgui.gui.runs_panel import RunsPanel
 from tlgui.gui.session import Session
 from tlgui.gui.settings import (
     app_settings,
@@ -40,11 +41,11 @@ from tlgui.gui.training_panel import TrainingPanel
 from tlgui.gui.workers import stop_all
 
 log = logging.getLogger(__name__)
-DATA, MODEL, TRAIN, EVALUATE, PREDICT = range(5)
+DATA, MODEL, TRAIN, EVALUATE, PREDICT, RUNS = range(6)
 
 
 class MainWindow(QMainWindow):
-    """Data, Model, Train, Evaluate and Predict tabs over one ``Session``."""
+    """Data, Model, Train, Evaluate, Predict and Runs tabs over one ``Session``."""
 
     def __init__(self, settings: QSettings | None = None, restore_last: bool = False,
                  engine: EngineHost | None = None) -> None:
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel()
         self.evaluate_panel = EvaluatePanel(self.thumbnails)
         self.predict_panel = PredictPanel(self.thumbnails, self.engine, self.settings)
+        self.runs_panel = RunsPanel()
         self.session.config_source = self.model_panel.config
 
         self.tabs = QTabWidget()
@@ -73,7 +75,8 @@ class MainWindow(QMainWindow):
                                 (self.model_panel, "Model", "model"),
                                 (self.training_panel, "Train", "train"),
                                 (self.evaluate_panel, "Evaluate", "evaluate"),
-                                (self.predict_panel, "Predict", "predict")):
+                                (self.predict_panel, "Predict", "predict"),
+                                (self.runs_panel, "Runs", "runs")):
             self.tabs.addTab(panel, icon(ic), name)
         self.setCentralWidget(self.tabs)
         self._make_actions()
@@ -154,8 +157,30 @@ class MainWindow(QMainWindow):
             source.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
             source.error.connect(lambda title, exc: dialogs.show_error(self, title, exc))
         s.progress.connect(self._show_progress)
+        self._wire_runs()
         for sig in (s.busy_changed, s.model_state_changed, s.dataset_changed, s.model_changed):
             sig.connect(lambda *_: self.update_actions())
+
+    def _wire_runs(self) -> None:
+        s, rp = self.session, self.runs_panel
+        rp.open_requested.connect(self.open_run)
+        rp.train_again_requested.connect(self.train_again)
+        rp.error.connect(lambda title, exc: dialogs.show_error(self, title, exc))
+        s.config_loaded.connect(lambda _c: self._settings_changed())
+        s.dataset_changed.connect(lambda ds: rp.set_dataset(ds.root))
+        s.training_finished.connect(lambda *_: rp.refresh())
+        for sig in (s.model_changed, s.model_state_changed):
+            sig.connect(lambda *_: rp.set_current_run(s.model.run if s.model else None))
+
+    def open_run(self, run: Path) -> None:
+        """Opens a run from the Runs tab: its curves show on the Train tab."""
+        self.session.open_run(run)
+        self.tabs.setCurrentIndex(TRAIN)
+
+    def train_again(self, run: Path) -> None:
+        """Loads a run's settings and ticks: the Model tab shows them, ready to train."""
+        self.session.train_again(run)
+        self.tabs.setCurrentIndex(MODEL)
 
     # -- start-up -----------------------------------------------------------------
     def start_background_setup(self) -> None:

@@ -23,6 +23,7 @@ from tlgui.core import layer_tree
 from tlgui.core.config import TrainConfig
 from tlgui.core.errors import DatasetError
 from tlgui.core.events import RunStarted, StageProgress
+from tlgui.core.run_catalog import same_folder
 from tlgui.core.runs import (
     EVALUATION_FILE,
     load_config,
@@ -372,12 +373,19 @@ class Session(QObject):
                 f"The run folder {run} has no readable settings (config.json): {exc}"))
             return
         self.config_loaded.emit(config)
+        self._with_run_dataset(run, lambda: self._open_run(run))
+
+    def _with_run_dataset(self, run: Path, then: Callable[[], None]) -> None:
+        """Opens the run's dataset first when another one is open, then calls ``then``."""
         root = run_dataset(run)
         if root is not None and root.is_dir() and (
-                self.dataset is None or self.dataset.root != root):
-            self.open_dataset(root, then=lambda: self._open_run(run))
-        else:
-            self._open_run(run)
+                self.dataset is None or not same_folder(root, self.dataset.root)):
+            self.open_dataset(root, then=then)
+            return
+        if root is not None and not root.is_dir():
+            self.status_message.emit(f"The dataset of {run.name} ({root}) is gone; the run "
+                                     "still opens.")
+        then()
 
     def _open_run(self, run: Path) -> None:
         if self.busy:
@@ -420,19 +428,18 @@ class Session(QObject):
         try:
             config = load_config(run)
         except (OSError, ValueError, TypeError) as exc:
-            self.error.emit("Cannot read the run's settings", DatasetError(
-                f"The run folder {run} has no readable settings (config.json): {exc}"))
+            self.error.emit("Cannot train again", DatasetError(
+                f"The settings of the run {run.name} (config.json) cannot be read: {exc}"))
             return
         flags = load_layers(run) or None
         self.config_loaded.emit(config)
-        root = run_dataset(run)
-        if root is not None and root.is_dir() and (
-                self.dataset is None or self.dataset.root != root):
-            self.open_dataset(root, then=lambda: self.request_build(flags))
-        else:
+
+        def build() -> None:
             self.request_build(flags)
-        self.status_message.emit(f"Settings of run {run.name} loaded: press Train to train "
-                                 "again with them.")
+            self.status_message.emit(f"Settings of {run.name} loaded: press Train to train "
+                                     "again with them.")
+
+        self._with_run_dataset(run, build)
 
     # -- evaluation ---------------------------------------------------------------
     def start_evaluation(self) -> None:

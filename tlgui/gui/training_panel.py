@@ -29,6 +29,7 @@ from tlgui.core.events import (
     PhaseStarted,
     StageProgress,
 )
+from tlgui.core.run_catalog import format_duration
 from tlgui.core.runs import kept_epoch
 from tlgui.gui.icons import icon
 
@@ -67,10 +68,7 @@ def _pct(value: object) -> str:
 
 def format_eta(seconds: float) -> str:
     """``75`` -> ``1:15``; hours when needed."""
-    s = max(0, round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
+    return format_duration(seconds)
 
 
 class TrainingPanel(QWidget):
