@@ -15,7 +15,7 @@ from tests.runfolders import make_run
 from tlgui.core.config import PhaseConfig, TrainConfig
 from tlgui.core.run_catalog import list_run_records, read_record
 from tlgui.gui import dialogs
-from tlgui.gui.main_window import MODEL, RUNS
+from tlgui.gui.main_window import MODEL, RUNS, TRAIN
 from tlgui.gui.run_table_model import NAME, PHASE1, PHASE2, SIZE, STATE, RunTableModel
 from tlgui.gui.runs_panel import COMPARE, LIST, RunsPanel
 
@@ -227,9 +227,11 @@ def test_runs_tab_compares_opens_and_trains_again_real_runs(  # type: ignore[no-
     # Open the older run: the engine loads its model.
     older = runs[1]
     panel.select_paths([older])
-    with qtbot.waitSignal(s.model_changed, timeout=WAIT) as opened:
+    with qtbot.waitSignal(s.run_opened, timeout=WAIT) as opened:
         qtbot.mouseClick(panel.open_button, LEFT)
-    assert opened.args[0].run == older and opened.args[0].trained
+    assert opened.args[0].run == older
+    assert s.model is not None and s.model.run == older and s.model.trained
+    assert win.tabs.currentIndex() == TRAIN, "its curves show"
     qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
     assert panel.current_run == older
 
