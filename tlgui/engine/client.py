@@ -236,12 +236,14 @@ class EngineClient:
         self.last_exit = describe_exit(code)
         if not expected:
             log.error("engine pid %d ended: %s", proc.pid, self.last_exit)
+        # The state goes out before the waiting calls fail: a caller that reacts to the
+        # failure by starting a new engine must not make this news look stale.
+        self._notify("dead", {"description": self.last_exit, "expected": expected,
+                              "generation": generation})
         with self._lock:
             pending = list(self._pending.values()) if generation == self.generation else []
         for q in pending:
             q.put(("dead", self.last_exit))
-        self._notify("dead", {"description": self.last_exit, "expected": expected,
-                              "generation": generation})
 
     def _route(self, message: dict[str, Any]) -> None:
         kind = message["type"]
