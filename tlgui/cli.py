@@ -7,15 +7,17 @@ Exit codes: 0 success, 1 failure (one line on stderr, the traceback in the log f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from tlgui.core.config import TrainConfig
+from tlgui.core.entries import printable
 from tlgui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -25,7 +27,7 @@ from tlgui.core.events import (
     PhaseStarted,
     StageProgress,
 )
-from tlgui.logs import import_keras_quietly, setup_logging
+from tlgui.logs import import_keras_quietly, off_the_console, setup_logging
 
 log = logging.getLogger("tlgui.cli")
 
@@ -101,7 +103,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
     ds = scan(args.data, SplitConfig(validation_fraction=args.validation_split),
               report=ConsoleReporter())
-    print(f"{ds.root}  ({ds.layout.replace('_', ' ')})")
+    print(f"{printable(ds.root)}  ({ds.layout.replace('_', ' ')})")
     train, val, test = ds.counts("train"), ds.counts("validation"), ds.counts("test")
     width = max(len(c) for c in ds.class_names)
     print(f"{'class':<{width}}  train  validation  test")
@@ -110,72 +112,18 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     print(f"{'total':<{width}}  {sum(train.values()):5d}  {sum(val.values()):10d}  "
           f"{sum(test.values()):4d}")
     for w in ds.warnings:
-        print(f"warning: {w}")
+        print(f"warning: {printable(w)}")
     if ds.problems:
         print(f"{len(ds.problems)} file(s) skipped:")
         for p in ds.problems:
-            print(f"  {p.path}: {p.reason}")
+            print(f"  {printable(p.path)}: {p.reason}")
     return 0
 
 
-def _train_config(args: argparse.Namespace) -> Any:
-    from tlgui.core.config import AugmentConfig, PhaseConfig, SplitConfig
-
-    base = TrainConfig()
-    fine_tune_at: int | str | None = args.fine_tune_at
-    if isinstance(fine_tune_at, str) and fine_tune_at.lstrip("-").isdigit():
-        fine_tune_at = int(fine_tune_at)
-    return TrainConfig(
-        backbone=args.backbone,
-        image_size=args.image_size,
-        weights=args.weights,
-        weights_dir=args.weights_dir,
-        phase1=PhaseConfig(args.epochs, args.lr, args.optimizer, args.patience),
-        phase2=PhaseConfig(args.fine_tune_epochs, args.fine_tune_lr, args.fine_tune_optimizer,
-                           args.patience),
-        fine_tune_at=fine_tune_at,
-        batch_size=args.batch_size,
-        augment=AugmentConfig(mode=args.augment),
-        split=SplitConfig(validation_fraction=args.validation_split),
-        seed=args.seed,
-        dropout=base.dropout,
-    )
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
-    from tlgui.core.dataset import scan
-    from tlgui.core.model_file import save_keras
-    from tlgui.core.training import run_training
+    from tlgui.cli_train import cmd_train
 
-    config = _train_config(args)
-    reporter = ConsoleReporter()
-    ds = scan(args.data, config.split, report=reporter)
-    print(f"{len(ds.train)} training and {len(ds.validation)} validation images, "
-          f"{ds.num_classes} classes: {', '.join(ds.class_names)}")
-    for w in ds.warnings:
-        print(f"warning: {w}")
-    if ds.problems:
-        print(f"{len(ds.problems)} file(s) skipped (run 'tlgui scan' to list them)")
-    cancel = threading.Event()
-    try:
-        result = run_training(ds, config, report=reporter, cancel=cancel)
-    except KeyboardInterrupt:
-        cancel.set()
-        print("Cancelled.", file=sys.stderr)
-        return 1
-    if result.cancelled:
-        print("Cancelled; the best finished epoch was kept.", file=sys.stderr)
-    for phase, secs in result.phase_seconds.items():
-        print(f"phase {phase}: {secs:.1f}s, best validation accuracy "
-              f"{result.phase_accuracy[phase]:.4f}")
-    if result.run:
-        print(f"run folder: {result.run.path}")
-    if args.out:
-        out = save_keras(result.model.model, args.out, result.model.class_names,
-                         {"image_size": result.model.image_size,
-                          "backbone": result.model.backbone_name})
-        print(f"model written to {out}")
-    return 0 if not result.cancelled else 1
+    return cmd_train(args, ConsoleReporter())
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -186,8 +134,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         print("No runs yet.")
     for r in runs:
         acc = f"{r.best_val_accuracy:.4f}" if r.best_val_accuracy is not None else "-"
-        print(f"{r.path.name}  {r.state:<10}  {r.backbone:<16}  val_acc {acc}  "
-              f"{r.epochs} epochs  {r.dataset}")
+        print(f"{printable(r.path.name)}  {r.state:<10}  {r.backbone:<16}  val_acc {acc}  "
+              f"{r.epochs} epochs  {printable(r.dataset)}")
     return 0
 
 
@@ -203,14 +151,15 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from tlgui.core.export import export_run
 
-    out = export_run(Path(args.run), args.format, Path(args.out), report=ConsoleReporter())
+    out = export_run(Path(args.run), args.format, Path(args.out), report=ConsoleReporter(),
+                     overwrite=args.overwrite)
     for p in out:
-        print(f"written {p}")
+        print(f"written {printable(p)}")
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from tlgui.core.predict import predict_cli
+    from tlgui.cli_predict import predict_cli
 
     return predict_cli(args, report=ConsoleReporter())
 
@@ -254,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--validation-split", type=float, default=0.2)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default=None, help="also write the model to this .keras file")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the --out file if it exists")
     t.set_defaults(func=_cmd_train)
 
     r = sub.add_parser("runs", help="list earlier runs")
@@ -273,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", default="keras",
                    choices=["keras", "savedmodel", "tflite", "onnx"])
     e.add_argument("--out", required=True)
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace files an earlier export left there (labels.txt too)")
     e.set_defaults(func=_cmd_export)
 
     pr = sub.add_parser("predict", help="classify images, folders or a mix")
@@ -283,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--sort-into", default=None)
     pr.add_argument("--min-confidence", type=float, default=0.0)
     pr.add_argument("--batch-size", type=int, default=32)
+    pr.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --csv file, and same-named files in "
+                         "--sort-into class folders")
     pr.set_defaults(func=_cmd_predict)
     return p
 
@@ -291,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _printable_streams()
     log_file = setup_logging(verbose=args.verbose)
     if args.self_test:
         from tlgui.selftest import run_self_test
@@ -301,23 +258,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     else:
         func = args.func
-    from tlgui.core.errors import TlguiError
+    from tlgui.core.errors import TlguiError, os_reason
 
-    try:
-        if args.self_test or args.command not in ("scan", "runs"):
-            import_keras_quietly()
-        return int(func(args))
-    except TlguiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        log.info("failed: %s", exc, exc_info=True)
-        return 1
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        log.exception("unexpected error")
-        print(f"error: {type(exc).__name__}: {exc} (details in {log_file})", file=sys.stderr)
-        return 1
+    details = f"details in {printable(log_file)}" if log_file else \
+        "no log file could be written"
+    with off_the_console():
+        try:
+            if args.self_test or args.command not in ("scan", "runs"):
+                import_keras_quietly()
+            return int(func(args))
+        except TlguiError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            log.info("failed: %s", exc, exc_info=True)
+            return 1
+        except KeyboardInterrupt:
+            print("Interrupted.", file=sys.stderr)
+            return 1
+        except BrokenPipeError:
+            # The reader of the output went away (``| head``): nothing is wrong.
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        except OSError as exc:
+            log.exception("unexpected error")
+            where = f" {printable(exc.filename)}:" if exc.filename else ""
+            print(f"error:{where} {os_reason(exc)} ({details})", file=sys.stderr)
+            return 1
+        except Exception as exc:
+            log.exception("unexpected error")
+            print(f"error: {type(exc).__name__}: {printable(exc)} ({details})",
+                  file=sys.stderr)
+            return 1
+
+
+def _printable_streams() -> None:
+    """Never fail to print a file name that is not valid UTF-8: escape its bytes."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):
+                reconfigure(errors="backslashreplace")
 
 
 if __name__ == "__main__":

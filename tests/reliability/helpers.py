@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tlgui.core import imageio
+from tlgui.core import entries
 from tlgui.core.config import PhaseConfig, TrainConfig
 
 TINY = TrainConfig(weights="none", image_size=32, batch_size=8,
@@ -41,17 +43,44 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 
 def deny_reading(monkeypatch: pytest.MonkeyPatch, *locked: Path) -> None:
-    """Makes Pillow raise PermissionError for these files (tests run as root, where a
-    chmod 000 file still reads)."""
-    real_open = imageio.Image.open
-    blocked = {Path(p) for p in locked}
+    """Makes opening these files for reading fail with PermissionError, as a chmod 000
+    file would (tests run as root, where a chmod 000 file still reads). Every image
+    tlgui reads is opened through ``entries.open_regular``, which calls ``os.open``."""
+    real_open = os.open
+    blocked = {os.fspath(p) for p in locked}
 
-    def guarded_open(fp: object, *args: object, **kwargs: object) -> object:
-        if isinstance(fp, (str, os.PathLike)) and Path(fp) in blocked:
-            raise PermissionError(13, "Permission denied", str(fp))
-        return real_open(fp, *args, **kwargs)  # type: ignore[arg-type]
+    def guarded_open(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if isinstance(path, (str, os.PathLike)) and os.fspath(path) in blocked:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(imageio.Image, "open", guarded_open)
+    monkeypatch.setattr(entries.os, "open", guarded_open)
+
+
+def deny_entering(monkeypatch: pytest.MonkeyPatch, *folders: Path) -> None:
+    """Makes these folders behave as folders without search permission (chmod 000, as a
+    user other than root): listing them and looking at anything inside them fail with
+    PermissionError; the folders themselves can still be looked at."""
+    locked = [os.fspath(f) for f in folders]
+
+    def inside(path: object) -> bool:
+        text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else ""
+        return any(text.startswith(f + os.sep) for f in locked)
+
+    def denied(path: object) -> PermissionError:
+        return PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    for name in ("stat", "lstat", "open", "scandir"):
+        real = getattr(os, name)
+
+        def guarded(path: object, *args: object, _real: Any = real, _name: str = name,
+                    **kwargs: object) -> Any:
+            text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else ""
+            if inside(path) or (_name == "scandir" and text in locked):
+                raise denied(path)
+            return _real(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, guarded)
 
 
 def temp_litter(root: Path) -> list[Path]:

@@ -15,7 +15,11 @@ beside it; otherwise ``out`` is a folder:
 
 Writes are atomic: every file is written under a temporary name first and only moved
 into place when all of an export's files are complete, so a failed or cancelled export
-leaves earlier files intact and no partial ones.
+leaves earlier files intact and no partial ones. Every file an export writes, companions
+included, is checked before the conversion starts (``destinations``): none replaces the
+model being exported, and an existing file (another model's ``labels.txt``, an earlier
+export) is replaced only with ``overwrite=True``; a SavedModel never replaces a folder of
+other files.
 """
 
 from __future__ import annotations
@@ -32,9 +36,19 @@ from pathlib import Path
 from typing import Any
 
 from tlgui.core.atomic import TEMP_PREFIX, atomic_path, set_default_mode
-from tlgui.core.errors import Cancelled, ExportError
+from tlgui.core.destinations import check_not_input, check_output, check_writable_folder
+from tlgui.core.entries import kind_of, printable
+from tlgui.core.errors import (
+    Cancelled,
+    DestinationExists,
+    ExportError,
+    UnsafeDestination,
+    WriteError,
+    os_reason,
+)
 from tlgui.core.events import Report, StageProgress, ignore
 from tlgui.core.model_file import save_keras
+from tlgui.core.runs import MODEL_FILE
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +62,8 @@ _KEPT_META = ("backbone", "epoch")
 
 
 def export_run(run: Path, fmt: str, out: Path, report: Report = ignore,
-               cancel: threading.Event | None = None) -> list[Path]:
+               cancel: threading.Event | None = None, *, overwrite: bool = False,
+               ) -> list[Path]:
     """Exports the model of a run folder or of a ``.keras`` file.
 
     Args:
@@ -57,27 +72,34 @@ def export_run(run: Path, fmt: str, out: Path, report: Report = ignore,
         out: destination file or folder (see the module docstring).
         report: receives ``StageProgress("export", ...)`` events.
         cancel: set it to stop; ``Cancelled`` is raised and nothing is written.
+        overwrite: replace existing files (never the model being exported).
 
     Returns:
         The paths written, main file first.
 
     Raises:
         ModelFileError: the model cannot be loaded safely.
+        DestinationExists: a file the export would write exists (``overwrite`` False).
+        UnsafeDestination: a destination is the model itself, or a folder of other files.
         ExportError: the export failed; nothing was written.
         Cancelled: ``cancel`` was set.
     """
     from tlgui.core.predict import load_classifier
 
-    check_export_target(fmt, Path(out))
+    run = Path(run).expanduser()
+    source = run / MODEL_FILE if run.is_dir() else run
+    check_export_target(fmt, Path(out), overwrite=overwrite, model=source)
     loaded = load_classifier(run)
     return export_model(loaded.model, loaded.class_names, loaded.image_size, fmt, out,
-                        report, cancel, extra=loaded.meta)
+                        report, cancel, extra=loaded.meta, overwrite=overwrite,
+                        model_path=source)
 
 
 def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_size: int,
                  fmt: str, out: Path, report: Report = ignore,
                  cancel: threading.Event | None = None,
-                 extra: dict[str, Any] | None = None) -> list[Path]:
+                 extra: dict[str, Any] | None = None, *, overwrite: bool = False,
+                 model_path: Path | None = None) -> list[Path]:
     """Exports a classifier taking raw ``uint8`` images in one of ``FORMATS``.
 
     Args:
@@ -89,16 +111,23 @@ def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_siz
         report: receives ``StageProgress("export", ...)`` events.
         cancel: set it to stop; ``Cancelled`` is raised and nothing is written.
         extra: metadata stored beside the class names in a ``.keras`` file.
+        overwrite: replace existing files (an earlier export, a ``labels.txt``).
+        model_path: the file the model was loaded from; never overwritten.
 
     Returns:
         The paths written, main file first.
 
     Raises:
-        ExportError: unknown format, unusable destination, or a converter failed.
+        DestinationExists: a file the export would write exists (``overwrite`` False).
+        UnsafeDestination: a destination is the model file, a folder of other files,
+            or a file where a folder is needed.
+        WriteError: a file cannot be written (the message names it and the reason).
+        ExportError: unknown format, or a converter failed.
         Cancelled: ``cancel`` was set.
     """
     cancel = cancel or threading.Event()
-    check_export_target(fmt, Path(out))
+    out = Path(out).expanduser()
+    check_export_target(fmt, out, overwrite=overwrite, model=model_path)
     names = tuple(str(n) for n in class_names)
     n_out = int(model.outputs[0].shape[-1])
     if len(names) != n_out:
@@ -109,19 +138,18 @@ def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_siz
     progress.step("Preparing the inference model")
     try:
         if fmt == "keras":
-            written = _export_keras(model, names, image_size, Path(out), progress, extra)
+            written = _export_keras(model, names, image_size, out, progress, extra, overwrite)
         elif fmt == "savedmodel":
-            written = _export_savedmodel(model, names, Path(out), progress)
+            written = _export_savedmodel(model, names, out, progress, overwrite)
         elif fmt == "tflite":
-            written = _export_tflite(model, names, image_size, Path(out), progress)
+            written = _export_tflite(model, names, image_size, out, progress, overwrite)
         else:
-            written = _export_onnx(model, names, image_size, Path(out), progress)
-    except (Cancelled, ExportError):
+            written = _export_onnx(model, names, image_size, out, progress, overwrite)
+    except (Cancelled, ExportError, DestinationExists, UnsafeDestination):
         raise
     except Exception as exc:
         log.exception("%s export to %s failed", fmt, out)
-        raise ExportError(f"The {fmt} export to {out} failed: {type(exc).__name__}: {exc}") \
-            from exc
+        raise _failure(fmt, out, exc) from exc
     report(StageProgress("export", steps, steps, f"Exported {written[0].name}"))
     return written
 
@@ -176,21 +204,22 @@ def output_paths(fmt: str, out: Path) -> list[Path]:
 
 
 def _export_keras(model: Any, names: tuple[str, ...], image_size: int, out: Path,
-                  progress: _Progress, extra: dict[str, Any] | None) -> list[Path]:
+                  progress: _Progress, extra: dict[str, Any] | None,
+                  overwrite: bool) -> list[Path]:
     (target,) = output_paths("keras", out)
     clean = inference_model(model)
     # A whitelist: run metadata may one day hold paths, which must not leave the machine.
     meta = {k: v for k, v in (extra or {}).items() if k in _KEPT_META}
     meta.update(image_size=image_size, input="uint8 RGB [batch, height, width, 3], any size")
     progress.step("Writing the .keras file")
-    with _staged([target]) as (tmp,):
-        save_keras(clean, tmp, names, meta)
+    with _staged([target], overwrite) as (tmp,):
+        save_keras(clean, tmp, names, meta, overwrite=True)  # tmp is this export's own
         progress.check()
     return [target]
 
 
 def _export_savedmodel(model: Any, names: tuple[str, ...], out: Path,
-                       progress: _Progress) -> list[Path]:
+                       progress: _Progress, overwrite: bool) -> list[Path]:
     import keras
     import tensorflow as tf
 
@@ -230,7 +259,7 @@ def _export_savedmodel(model: Any, names: tuple[str, ...], out: Path,
     archive.add_endpoint("serve_pixels", tf.function(serve_pixels, input_signature=[
         tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")]))
     progress.step("Writing the SavedModel")
-    with _staged_dir(out) as tmp:
+    with _staged_dir(out, overwrite) as tmp:
         _write_archive(archive, tmp)
         (tmp / LABELS_FILE).write_text(_labels_text(names), encoding="utf-8")
         progress.check()
@@ -238,7 +267,7 @@ def _export_savedmodel(model: Any, names: tuple[str, ...], out: Path,
 
 
 def _export_tflite(model: Any, names: tuple[str, ...], image_size: int, out: Path,
-                   progress: _Progress) -> list[Path]:
+                   progress: _Progress, overwrite: bool) -> list[Path]:
     import keras
     import tensorflow as tf
 
@@ -258,7 +287,7 @@ def _export_tflite(model: Any, names: tuple[str, ...], image_size: int, out: Pat
                 converter.optimizations = [tf.lite.Optimize.DEFAULT]
             blobs.append(bytes(converter.convert()))
             progress.check()
-    with _staged(targets) as tmps:
+    with _staged(targets, overwrite) as tmps:
         tmps[0].write_bytes(blobs[0])
         tmps[1].write_bytes(blobs[1])
         tmps[2].write_text(_labels_text(names), encoding="utf-8")
@@ -267,7 +296,7 @@ def _export_tflite(model: Any, names: tuple[str, ...], image_size: int, out: Pat
 
 
 def _export_onnx(model: Any, names: tuple[str, ...], image_size: int, out: Path,
-                 progress: _Progress) -> list[Path]:
+                 progress: _Progress, overwrite: bool) -> list[Path]:
     import tf2onnx
 
     _, serve = _fixed_size_function(model, image_size, batch=None)
@@ -280,7 +309,7 @@ def _export_onnx(model: Any, names: tuple[str, ...], image_size: int, out: Path,
     size.key, size.value = "image_size", str(image_size)
     progress.check()
     targets = output_paths("onnx", out)
-    with _staged(targets) as tmps:
+    with _staged(targets, overwrite) as tmps:
         tmps[0].write_bytes(proto.SerializeToString())
         tmps[1].write_text(_labels_text(names), encoding="utf-8")
         progress.check()
@@ -331,31 +360,60 @@ def _labels_text(names: tuple[str, ...]) -> str:
     return "".join(f"{n}\n" for n in names)
 
 
+def _failure(fmt: str, out: Path, exc: Exception) -> ExportError:
+    """The error for a failed conversion or write: the user's file and the reason."""
+    if isinstance(exc, WriteError):  # already names the user's file
+        return ExportError(str(exc))
+    if isinstance(exc, OSError):
+        tmp_root = tempfile.gettempdir()
+        if exc.filename and str(exc.filename).startswith(tmp_root):
+            return ExportError(f"The {fmt} export to {printable(out)} failed: the temporary "
+                               f"folder {tmp_root} cannot be written ({os_reason(exc)}).")
+        return ExportError(str(WriteError(out, exc, f"the {fmt} export")))
+    # Converters report file system trouble in their own words, naming temp files.
+    text = str(exc)
+    for marker, reason in (("No space left on device", "the disk is full"),
+                           ("Read-only file system", "the disk is read-only"),
+                           ("Permission denied", "permission denied"),
+                           ("Disk quota exceeded", "the disk quota is used up")):
+        if marker in text:
+            return ExportError(f"Cannot write the {fmt} export {printable(out)}: {reason} "
+                               f"({marker}).")
+    first = text.strip().splitlines()[0][:300] if text.strip() else ""
+    return ExportError(f"The {fmt} export to {printable(out)} failed: "
+                       f"{type(exc).__name__}{': ' if first else ''}{first}")
+
+
 @contextlib.contextmanager
-def _staged(targets: list[Path]) -> Iterator[list[Path]]:
-    """Temp paths beside ``targets``; all are moved into place only if the block succeeds."""
-    for target in targets:
-        if target.is_dir():
-            raise ExportError(f"{target} is a folder; choose a file name or another folder.")
+def _staged(targets: list[Path], overwrite: bool) -> Iterator[list[Path]]:
+    """Temp paths beside ``targets``; all are moved into place only if the block succeeds.
+
+    Without ``overwrite`` a target that appeared meanwhile is not replaced.
+    """
     with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(atomic_path(target)) for target in targets]
+        yield [stack.enter_context(atomic_path(target, replace=overwrite))
+               for target in targets]
 
 
 @contextlib.contextmanager
-def _staged_dir(target: Path) -> Iterator[Path]:
+def _staged_dir(target: Path, overwrite: bool) -> Iterator[Path]:
     """A temp folder beside ``target`` that replaces it only if the block succeeds.
 
-    An existing ``target`` is replaced only when it is itself a SavedModel, so an
-    export never deletes a folder of the user's other files.
+    An existing ``target`` is replaced only when it is itself a SavedModel and
+    ``overwrite`` is set, so an export never deletes a folder of the user's other files.
     """
-    _check_savedmodel_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=target.parent))
+    _check_savedmodel_target(target, overwrite)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=target.parent))
+    except OSError as exc:
+        raise WriteError(target, exc, "the SavedModel") from exc
     old: Path | None = None
     try:
         yield tmp
         set_default_mode(tmp)
         if target.exists():
+            _check_savedmodel_target(target, overwrite)
             old = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=target.parent))
             os.rmdir(old)
             os.replace(target, old)
@@ -372,25 +430,48 @@ def _staged_dir(target: Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _check_savedmodel_target(target: Path) -> None:
-    if target.exists() and not (target.is_dir() and (target / "saved_model.pb").is_file()):
-        raise ExportError(f"{target} already exists and is not a SavedModel folder; choose "
-                          "a new folder name.")
+def _check_savedmodel_target(target: Path, overwrite: bool) -> None:
+    if not os.path.lexists(target):
+        return
+    if not (target.is_dir() and not target.is_symlink()
+            and (target / "saved_model.pb").is_file()):
+        raise UnsafeDestination(target, f"{printable(target)} already exists and is not a "
+                                        "SavedModel folder; choose a new folder name.")
+    if not overwrite:
+        raise DestinationExists(target)
 
 
-def check_export_target(fmt: str, out: Path) -> None:
-    """Raises ``ExportError`` when ``out`` cannot take a ``fmt`` export (before any work).
+def check_export_target(fmt: str, out: Path, *, overwrite: bool = False,
+                        model: Path | None = None) -> None:
+    """Checks every file a ``fmt`` export to ``out`` writes, before any work.
 
     Args:
         fmt: the format.
         out: the destination given by the user.
+        overwrite: existing files may be replaced (never the model, never a folder of
+            other files).
+        model: the model file being exported, which is never replaced.
+
+    Raises:
+        ExportError: unknown format.
+        UnsafeDestination: a destination is the model, a folder where a file goes, a
+            file where a folder goes, or a folder of other files.
+        DestinationExists: a file is there and ``overwrite`` is False.
+        WriteError: the folder cannot be written.
     """
     if fmt not in FORMATS:
         raise ExportError(f"Unknown export format '{fmt}'; use one of {', '.join(FORMATS)}.")
+    out = Path(out).expanduser()
     if fmt == "savedmodel":
-        _check_savedmodel_target(Path(out))
+        check_not_input(out, model=model)
+        _check_savedmodel_target(out, overwrite)
+        check_writable_folder(out.parent)
         return
-    for path in output_paths(fmt, Path(out)):
-        if path.is_dir():
-            raise ExportError(f"{path} is a folder; choose a file name or another folder.")
-
+    paths = output_paths(fmt, out)
+    if paths[0].parent == out and os.path.lexists(out) and not out.is_dir():
+        raise UnsafeDestination(out, f"{printable(out)} is {kind_of(os.lstat(out).st_mode)}; "
+                                     f"a {fmt} export to a name without {_SUFFIX[fmt]} "
+                                     "writes a folder there. Give a name ending in "
+                                     f"{_SUFFIX[fmt]}, or a folder.")
+    for path in paths:
+        check_output(path, model=model, overwrite=overwrite)

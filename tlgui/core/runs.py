@@ -9,6 +9,7 @@ A run folder holds ``config.json``, ``classes.json``, ``status.json`` (``running
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -20,6 +21,9 @@ from typing import Any
 
 from tlgui.core.atomic import atomic_write_json, atomic_write_text
 from tlgui.core.config import TrainConfig
+from tlgui.core.destinations import check_folder_output
+from tlgui.core.entries import printable
+from tlgui.core.errors import WriteError
 from tlgui.core.paths import runs_dir
 
 MODEL_FILE = "model.keras"
@@ -64,8 +68,15 @@ class RunFolder:
 
     @classmethod
     def create(cls, dataset_root: Path, root: Path | None = None) -> RunFolder:
-        """A new, uniquely named run folder under ``root`` (default: the user data folder)."""
+        """A new, uniquely named run folder under ``root`` (default: the user data folder).
+
+        Raises:
+            UnsafeDestination: ``root`` lies inside the dataset (tlgui never writes
+                there) or is a file.
+            WriteError: ``root`` cannot be created or written.
+        """
         root = root or runs_dir()
+        check_folder_output(root, inputs=[dataset_root], may_hold_inputs=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         slug = re.sub(r"[^A-Za-z0-9_-]+", "-", dataset_root.name).strip("-")[:40] or "data"
         for n in range(1000):
@@ -75,7 +86,10 @@ class RunFolder:
                 return cls(path)
             except FileExistsError:
                 continue
-        raise FileExistsError(f"cannot create a run folder in {root}")
+            except OSError as exc:
+                raise WriteError(root, exc, "the run folder in") from exc
+        raise WriteError(root, OSError(errno.EEXIST, "1,000 runs started this second"),
+                         "a new run folder in")
 
     @property
     def model_path(self) -> Path:
@@ -87,7 +101,7 @@ class RunFolder:
         """Writes the config, class names and a ``running`` status."""
         atomic_write_json(self.path / "config.json", config.to_dict())
         atomic_write_json(self.path / "classes.json", list(class_names))
-        self.write_status("running", dataset=str(dataset_root), backbone=config.backbone)
+        self.write_status("running", dataset=printable(dataset_root), backbone=config.backbone)
 
     def write_status(self, state: str, **extra: Any) -> None:
         """Updates ``status.json``, keeping earlier keys."""
@@ -121,13 +135,18 @@ def read_run(path: Path) -> RunInfo:
     status.path = path
     data = status.read_status()
     state = str(data.get("state", "incomplete"))
-    if state == "running" and not _pid_alive(int(data.get("pid", 0) or 0)):
+    pid = data.get("pid", 0)
+    if state == "running" and not (isinstance(pid, int) and pid > 0 and _pid_alive(pid)):
         state = "incomplete"
     try:
         history = json.loads((path / "history.json").read_text("utf-8"))
     except (OSError, ValueError):
         history = []
-    accs = [h.get("val_accuracy") for h in history if h.get("val_accuracy") is not None]
+    if not isinstance(history, list):
+        history = []
+    # A damaged or hand-edited history must not stop the list of runs.
+    accs = [h["val_accuracy"] for h in history if isinstance(h, dict)
+            and isinstance(h.get("val_accuracy"), (int, float))]
     return RunInfo(
         path=path,
         state=state,
@@ -142,10 +161,11 @@ def read_run(path: Path) -> RunInfo:
 def list_runs(root: Path | None = None) -> list[RunInfo]:
     """Every run folder, newest first."""
     root = root or runs_dir()
-    if not root.is_dir():
+    try:
+        entries = sorted(root.iterdir(), reverse=True)
+    except OSError:
         return []
-    out = [read_run(p) for p in sorted(root.iterdir(), reverse=True) if p.is_dir()]
-    return out
+    return [read_run(p) for p in entries if p.is_dir() and not p.is_symlink()]
 
 
 def load_class_names(run_path: Path) -> tuple[str, ...]:
