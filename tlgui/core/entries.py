@@ -23,6 +23,7 @@ from typing import BinaryIO
 # Linux's PATH_MAX; longer paths cannot be opened by name at all.
 PATH_MAX = 4096
 LINKED_FOLDER = "link to a folder, not followed"
+FILE_GONE = "file no longer exists"
 
 
 class EntryProblem(Exception):
@@ -86,7 +87,7 @@ def stat_reason(exc: OSError, path: Path, link: bool = False) -> str:
     if link and exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
         return "broken symbolic link"
     if exc.errno == errno.ENOENT:
-        return "file no longer exists"
+        return FILE_GONE
     if exc.errno in (errno.EACCES, errno.EPERM):
         return ("symbolic link into a place that cannot be read (permission denied)"
                 if link else "permission denied")

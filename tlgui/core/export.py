@@ -391,8 +391,18 @@ def _staged(targets: list[Path], overwrite: bool) -> Iterator[list[Path]]:
     Without ``overwrite`` a target that appeared meanwhile is not replaced.
     """
     with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(atomic_path(target, replace=overwrite))
-               for target in targets]
+        tmps = [stack.enter_context(atomic_path(target, replace=overwrite))
+                for target in targets]
+        try:
+            yield tmps
+        except WriteError:
+            raise
+        except OSError as exc:
+            # A write without a file name in its error (a full disk) is the export's,
+            # whichever of its files it was writing: name the main one.
+            if exc.filename is None or str(exc.filename) in map(str, tmps):
+                raise WriteError(targets[0], exc) from exc
+            raise
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from tlgui.core.entries import EntryProblem, printable, regular_file, walk_files
+from tlgui.core.entries import (
+    FILE_GONE,
+    EntryProblem,
+    not_regular,
+    printable,
+    regular_file,
+    walk_files,
+)
 from tlgui.core.errors import Cancelled, ModelFileError
 from tlgui.core.events import Report, StageProgress, ignore
 from tlgui.core.imageio import IMAGE_SUFFIXES, ImageProblem, decode_rgb
@@ -199,13 +207,13 @@ def load_image(path: Path, size: int) -> np.ndarray:
         ImageProblem: the file is missing, unreadable, not a regular file or not an
             image.
     """
-    if not os.path.lexists(path):
-        raise ImageProblem("no such file or folder")
-    if os.path.isdir(path):
-        raise ImageProblem("a folder, not an image file")
     try:
         regular_file(path)  # a pipe or a device is refused here, never opened
     except EntryProblem as exc:
+        if exc.reason == FILE_GONE:
+            raise ImageProblem("no such file or folder") from exc
+        if exc.reason == not_regular(stat.S_IFDIR):
+            raise ImageProblem("a folder, not an image file") from exc
         raise ImageProblem(exc.reason) from exc
     # The same decode and resize as the training pixel cache.
     return resize_to_square(decode_rgb(path, draft_size=2 * size), size)

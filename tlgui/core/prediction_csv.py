@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,8 +65,9 @@ def write_csv(rows: Sequence[Prediction], path: str | Path, top_k: int | None = 
         UnsafeDestination: the CSV would replace an input or the model, or is a folder.
         WriteError: it cannot be written (the message names it and the reason).
     """
-    dest = check_output(path, inputs=[*inputs, *(r.path for r in rows)], model=model,
-                        overwrite=overwrite)
+    # Each classified file is an input too (only files: an error row may name a folder).
+    files = [r.path for r in rows if os.path.isfile(r.path)]
+    dest = check_output(path, inputs=[*inputs, *files], model=model, overwrite=overwrite)
     k = top_k if top_k is not None else max((len(r.top) for r in rows), default=1)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
