@@ -4,6 +4,6 @@
 . "$(dirname "$0")/_venv.sh" "[test,jax]"
 export QT_QPA_PLATFORM=offscreen
 .venv/bin/ruff check .
-.venv/bin/mypy --strict tlgui/core
+.venv/bin/mypy --strict tlgui/core tlgui/engine
 .venv/bin/lint-imports
 .venv/bin/python -m pytest -rs "$@"

@@ -6,7 +6,12 @@ import sys
 
 
 def main() -> int:
-    """Starts the app, or the CLI when arguments are given."""
+    """Starts the app, the engine process (``--engine``), or the CLI when arguments are given."""
+    if sys.argv[1:2] == ["--engine"]:
+        # A bundled app starts its engine as itself with this flag (see engine.client).
+        from tlgui.engine.server import main as engine_main
+
+        return engine_main()
     if len(sys.argv) > 1:
         from tlgui.cli import main as cli_main
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from tlgui.backend_import import import_keras_quietly
 from tlgui.core.config import TrainConfig
 from tlgui.core.entries import printable
 from tlgui.core.events import (
@@ -27,7 +28,7 @@ from tlgui.core.events import (
     PhaseStarted,
     StageProgress,
 )
-from tlgui.logs import import_keras_quietly, off_the_console, setup_logging
+from tlgui.logs import off_the_console, setup_logging
 
 log = logging.getLogger("tlgui.cli")
 

@@ -39,8 +39,11 @@ def _usable_log_file(path: Path) -> bool:
     return stat.S_ISREG(mode)
 
 
-def setup_logging(verbose: bool = False) -> Path | None:
-    """Sends tlgui's log (tracebacks included) to ``<user log dir>/tlgui.log``.
+def setup_logging(verbose: bool = False, file_name: str = "tlgui.log") -> Path | None:
+    """Sends tlgui's log (tracebacks included) to ``<user log dir>/<file_name>``.
+
+    The engine process logs to a file of its own (``engine.log``), so that two processes
+    never rotate one file.
 
     Without a usable log file (the folder is a file, the disk is full) records are
     dropped, never printed: Python's last-resort handler would print tracebacks to the
@@ -60,7 +63,7 @@ def setup_logging(verbose: bool = False) -> Path | None:
     try:
         folder = log_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "tlgui.log"
+        path = folder / file_name
         if not _usable_log_file(path):
             raise IsADirectoryError(f"{path} is not a regular file")
         handler = _QuietFileHandler(path, maxBytes=2_000_000, backupCount=3,
@@ -90,28 +93,3 @@ def off_the_console() -> Iterator[None]:
         yield
     finally:
         root.propagate = saved
-
-
-def import_keras_quietly() -> None:
-    """Imports Keras (and its TensorFlow backend) with the C++ start-up chatter hidden.
-
-    TensorFlow 2.21 writes absl lines ("oneDNN custom operations are on", "Could not find
-    cuda drivers") to file descriptor 2 before ``TF_CPP_MIN_LOG_LEVEL`` applies. They mean
-    nothing to a user of the command line, so stderr is pointed at the null device for the
-    import only; Python errors still propagate as exceptions.
-    """
-    import sys
-
-    if "keras" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                import keras  # noqa: F401
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)

@@ -7,13 +7,19 @@ import pytest
 from tlgui.core.config import TrainConfig
 from tlgui.core.layer_tree import (
     BATCHNORM_NOTE,
+    LayerNode,
+    apply_own_flags,
     backbone_choices,
-    build_layer_tree,
     fine_tune_start,
     format_shape,
-    refresh,
 )
+from tlgui.core.layer_tree_keras import build_layer_tree, read_flags
 from tlgui.core.model import ClassifierModel
+
+
+def refresh(root: LayerNode, model: object) -> None:
+    """Reads the Keras model's flags into the tree, as the engine does after a change."""
+    apply_own_flags(root, read_flags(model))
 
 
 @pytest.fixture(scope="module")

@@ -34,12 +34,32 @@ def tiny_dataset(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def shared_engine(qapp) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """One engine process for the GUI tests: starting one costs a Keras import (seconds)."""
+    from tlgui.gui.engine_host import EngineHost
+
+    host = EngineHost()
+    host.start()
+    yield host
+    host.shutdown()
+
+
 @pytest.fixture
-def window(qtbot, settings_dir: Path) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def engine(shared_engine):  # type: ignore[no-untyped-def]
+    """The shared engine, running again if a test killed it."""
+    if not shared_engine.client.alive:
+        shared_engine.closing = False
+        shared_engine.start()
+    return shared_engine
+
+
+@pytest.fixture
+def window(qtbot, settings_dir: Path, engine) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """A shown main window with the tiny config; closed (threads joined) at the end."""
     from tlgui.gui.main_window import MainWindow
 
-    win = MainWindow()
+    win = MainWindow(engine=engine)
     qtbot.addWidget(win)
     win.model_panel.set_config(TINY)
     win.show()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
 from tests.gui.conftest import drop_paths
 from tlgui.core.config import PhaseConfig, TrainConfig
+from tlgui.core.model import ClassifierModel
 from tlgui.gui.layer_tree_model import LayerTreeModel
 from tlgui.gui.layer_tree_panel import RECOMPILE_TEXT
 from tlgui.gui.main_window import DATA, MODEL, PREDICT
@@ -34,7 +36,7 @@ def test_drop_train_export_predict(qtbot, window, tiny_dataset: Path, tmp_path: 
     qtbot.waitUntil(lambda: win.dataset_panel.class_model.rowCount() == 3, timeout=WAIT)
     assert win.tabs.currentIndex() == DATA
     assert "broken.jpg" in win.dataset_panel.problems_table.item(0, 0).text()
-    qtbot.waitUntil(lambda: s.built is not None and not s.busy, timeout=WAIT)
+    qtbot.waitUntil(lambda: s.model is not None and not s.busy, timeout=WAIT)
     assert win.training_panel.start_button.isEnabled()
 
     # Untick a ticked backbone layer: the banner shows and Train is disabled.
@@ -46,9 +48,12 @@ def test_drop_train_export_predict(qtbot, window, tiny_dataset: Path, tmp_path: 
     ticked = [i for i in rows if model.data(i, CHECK) == Qt.CheckState.Checked]
     target = ticked[len(ticked) // 2]
     path = model.data(target, LayerTreeModel.NODE_ROLE).path
-    frozen_before = [w.numpy() for w in s.built.cm.layer_at(path).weights]
     top_path = model.data(ticked[-1], LayerTreeModel.NODE_ROLE).path
-    top_before = [w.numpy() for w in s.built.cm.layer_at(top_path).trainable_weights]
+    # The window holds no Keras model: the weights before training are the ImageNet
+    # ones, which a fresh build here reproduces.
+    fresh = ClassifierModel.build(win.model_panel.config(), s.dataset.class_names)
+    frozen_before = [w.numpy() for w in fresh.layer_at(path).weights]
+    top_before = [w.numpy() for w in fresh.layer_at(top_path).weights]
     assert model.setData(target, Qt.CheckState.Unchecked, CHECK)
     assert layers.banner.isVisible() and layers.banner_label.text() == RECOMPILE_TEXT
     assert not win.training_panel.start_button.isEnabled()
@@ -72,12 +77,16 @@ def test_drop_train_export_predict(qtbot, window, tiny_dataset: Path, tmp_path: 
     assert {h["phase"] for h in result.history} == {1, 2}
     assert plot.boundary == 3.5
     assert plot.best_epoch in (4, 5)
-    assert (result.run.path / "training_plot.png").stat().st_size > 1000
+    png = result.run / "training_plot.png"
+    qtbot.waitUntil(lambda: png.is_file() and png.stat().st_size > 1000, timeout=WAIT)
     # Phase 2 honoured the edit: the unticked layer kept its weights, a ticked one moved.
-    for before, w in zip(frozen_before, s.built.cm.layer_at(path).weights, strict=True):
+    trained = keras.models.load_model(result.run / "model.keras", compile=False)
+    trained_cm = ClassifierModel.from_model(trained, s.dataset.class_names, "MobileNetV2", 96)
+    for before, w in zip(frozen_before, trained_cm.layer_at(path).weights, strict=True):
         np.testing.assert_array_equal(before, w.numpy())
-    after = [w.numpy() for w in s.built.cm.layer_at(top_path).trainable_weights]
+    after = [w.numpy() for w in trained_cm.layer_at(top_path).weights]
     assert any(not np.array_equal(a, b) for a, b in zip(top_before, after, strict=True))
+    target = model.index_of(path)
     assert model.data(target, CHECK) == Qt.CheckState.Unchecked, "the edit survives training"
 
     # Evaluate runs by itself after training.

@@ -6,7 +6,8 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 
 from tlgui.core.config import TrainConfig
-from tlgui.core.layer_tree import build_layer_tree
+from tlgui.core.layer_tree import own_flags, param_counts
+from tlgui.core.layer_tree_keras import apply_flags, build_layer_tree
 from tlgui.core.model import ClassifierModel
 from tlgui.gui.layer_tree_model import LayerTreeModel
 
@@ -22,14 +23,17 @@ def cm() -> ClassifierModel:
 def model(cm: ClassifierModel) -> LayerTreeModel:
     cm.set_fine_tune_at(100)
     m = LayerTreeModel()
-
-    def toggle(path: tuple[str, ...], on: bool) -> None:
-        cm.set_trainable(path, on)
-        m.refresh(cm.model)
-
-    m.on_toggle = toggle
     m.set_tree(build_layer_tree(cm.model))
     return m
+
+
+def keras_sees(cm: ClassifierModel, model: LayerTreeModel) -> None:
+    """Applies the tree's ticks to Keras, as the engine does when it recompiles."""
+    assert model.root is not None
+    apply_flags(cm.model, own_flags(model.root))
+    trainable, total = param_counts(model.root)
+    assert trainable == sum(int(w.numpy().size) for w in cm.model.trainable_weights)
+    assert total == cm.model.count_params()
 
 
 def test_qt_model_tester(qtmodeltester, model: LayerTreeModel) -> None:  # type: ignore[no-untyped-def]
@@ -37,7 +41,7 @@ def test_qt_model_tester(qtmodeltester, model: LayerTreeModel) -> None:  # type:
     qtmodeltester.check(model)
 
 
-def test_ticks_change_the_keras_model(cm: ClassifierModel, model: LayerTreeModel) -> None:
+def test_ticks_reach_the_keras_model(cm: ClassifierModel, model: LayerTreeModel) -> None:
     backbone = model.index_of(("backbone",))
     assert backbone.isValid()
     assert model.data(backbone, CHECK) == Qt.CheckState.PartiallyChecked
@@ -46,16 +50,20 @@ def test_ticks_change_the_keras_model(cm: ClassifierModel, model: LayerTreeModel
     rows = [model.index(r, 0, backbone) for r in range(model.rowCount(backbone))]
     top = next(i for i in reversed(rows) if model.data(i, CHECK) == Qt.CheckState.Checked)
     path = model.data(top, LayerTreeModel.NODE_ROLE).path
+    keras_sees(cm, model)
     assert cm.layer_at(path).trainable
     assert model.setData(top, Qt.CheckState.Unchecked, CHECK)
+    keras_sees(cm, model)
     assert not cm.layer_at(path).trainable
     assert model.data(top, CHECK) == Qt.CheckState.Unchecked
     # Ticking the backbone ticks every layer inside it.
     assert model.setData(backbone, Qt.CheckState.Checked.value, CHECK)
     assert model.data(backbone, CHECK) == Qt.CheckState.Checked
     assert all(model.data(i, CHECK) in (None, Qt.CheckState.Checked) for i in rows)
+    keras_sees(cm, model)
     assert cm.backbone.trainable and all(layer.trainable for layer in cm.backbone.layers)
     assert model.setData(backbone, Qt.CheckState.Unchecked.value, CHECK)
+    keras_sees(cm, model)
     assert not any(w for w in cm.backbone.trainable_weights)
 
 

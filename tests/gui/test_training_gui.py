@@ -12,6 +12,7 @@ from tests.gui.conftest import TINY, drop_paths
 from tlgui.core.atomic import TEMP_PREFIX
 from tlgui.core.config import PhaseConfig
 from tlgui.core.events import EpochEnded
+from tlgui.core.runs import RunFolder
 from tlgui.gui import dialogs
 from tlgui.gui.workers import running_jobs
 
@@ -23,7 +24,7 @@ LONG = TINY.replace(phase1=PhaseConfig(epochs=400, early_stopping_patience=None)
 
 def _ready(qtbot, win, dataset: Path) -> None:  # type: ignore[no-untyped-def]
     assert drop_paths(win, [dataset])
-    qtbot.waitUntil(lambda: win.session.built is not None and not win.session.busy,
+    qtbot.waitUntil(lambda: win.session.model is not None and not win.session.busy,
                     timeout=WAIT)
 
 
@@ -49,7 +50,7 @@ def test_cancel_mid_phase_leaves_the_window_usable(qtbot, window, tiny_dataset: 
     result, outcome = finished.args
     assert outcome == "cancelled" and result.cancelled
     assert 2 <= len(result.history) < 400
-    assert result.run.read_status()["state"] == "cancelled"
+    assert RunFolder(result.run).read_status()["state"] == "cancelled"
     qtbot.waitUntil(lambda: not win.session.busy, timeout=WAIT)
     assert not [j for j in running_jobs() if j.name == "train"]
     # Usable: Train is enabled, layers can be edited, and a short run completes.
@@ -129,6 +130,6 @@ def test_closing_during_training_asks_cancels_and_waits(qtbot, window, tiny_data
     assert questions == ["Training is running", "Training is running"]
     assert not running_jobs(), "close waits for every worker"
     assert run is not None
-    assert run.read_status()["state"] == "cancelled"
-    assert not [p for p in run.path.iterdir() if p.name.startswith(TEMP_PREFIX)], \
+    assert RunFolder(run).read_status()["state"] == "cancelled"
+    assert not [p for p in run.iterdir() if p.name.startswith(TEMP_PREFIX)], \
         "no half-written file is left"

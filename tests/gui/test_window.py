@@ -16,7 +16,6 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 
 from tests.gui.conftest import TINY, drop_paths
-from tlgui.core.errors import DatasetError
 from tlgui.gui import thumbnails as thumbnails_module
 from tlgui.gui.main_window import DATA, MainWindow
 
@@ -118,7 +117,7 @@ def test_dataset_panel_counts_problems_thumbnails_and_reveal(  # type: ignore[no
     qtbot.waitUntil(lambda: len(window.thumbnails._pixmaps) >= 8, timeout=WAIT)
     assert threads and all(t is not threading.main_thread() for t in threads)
     assert window.windowTitle()
-    qtbot.waitUntil(lambda: window.session.built is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: window.session.model is not None, timeout=WAIT)
 
 
 @pytest.mark.gui
@@ -153,7 +152,7 @@ def test_settings_persist_between_sessions(qtbot, settings_dir: Path,  # type: i
     second.start_background_setup()
     qtbot.waitUntil(lambda: second.session.dataset is not None, timeout=WAIT)
     assert second.session.dataset.root == tiny_dataset
-    qtbot.waitUntil(lambda: not second.session.busy and second.session.built is not None,
+    qtbot.waitUntil(lambda: not second.session.busy and second.session.model is not None,
                     timeout=WAIT)
     second.close()
 
@@ -179,14 +178,18 @@ def test_errors_name_the_folder_or_file_at_fault(qtbot, window, tmp_path: Path, 
 
 
 @pytest.mark.gui
-def test_missing_imagenet_weights_are_explained(qtbot, window, tiny_dataset: Path,  # type: ignore[no-untyped-def]
-                                                tmp_path: Path,
+def test_missing_imagenet_weights_are_explained(qtbot, settings_dir: Path,  # type: ignore[no-untyped-def]
+                                                tiny_dataset: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from tlgui.core import weights
-
-    monkeypatch.setattr(weights, "_can_reach", lambda *a, **k: False)
+    # The engine is started by this window, so it sees this environment: offline, and
+    # no weights anywhere.
+    monkeypatch.setenv("TLGUI_OFFLINE", "1")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.delenv("TLGUI_WEIGHTS_DIR", raising=False)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    window.start_background_setup()
     window.model_panel.set_config(TINY.replace(weights="imagenet", backbone="MobileNetV3Small",
                                                image_size=None))
     window.session.open_dataset(tiny_dataset)
@@ -194,25 +197,29 @@ def test_missing_imagenet_weights_are_explained(qtbot, window, tiny_dataset: Pat
     text = window.model_panel.model_error.text()
     assert "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5" in text
     assert "no internet" in text
+    window.close()
+    assert not window.engine.client.alive, "the window's own engine stops with it"
 
 
 @pytest.mark.gui
-def test_sample_data_offline_message(qtbot, window, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    from tlgui.core import tfds_fetch
-
-    def offline(name, dest, **kwargs):  # type: ignore[no-untyped-def]
-        kwargs["report"](tfds_fetch.StageProgress("fetch", 0, 0, "Looking for tf_flowers"))
-        raise DatasetError(f"The data set '{name}' is not on this computer and cannot be "
-                           "downloaded (no internet connection).")
-
-    monkeypatch.setattr(tfds_fetch, "fetch_dataset", offline)
+def test_sample_data_offline_message(qtbot, settings_dir: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TLGUI_OFFLINE", "1")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    window.start_background_setup()
     window.open_sample_dialog()
     dialog = window.sample_dialog
+    dialog.dest.setText(str(tmp_path / "flowers"))
     dialog.fetch_button.click()
     qtbot.waitUntil(lambda: "Could not get" in dialog.message.text(), timeout=WAIT)
     assert "no internet connection" in dialog.message.text()
     assert dialog.fetch_button.isEnabled()
+    assert not (tmp_path / "flowers").exists()
     dialog.reject()
+    window.close()
 
 
 @pytest.mark.gui

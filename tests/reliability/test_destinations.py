@@ -294,8 +294,13 @@ def test_a_file_appearing_during_the_write_is_not_replaced(tmp_path: Path) -> No
     from tlgui.core.errors import DestinationExists
 
     target = tmp_path / "out.csv"
-    with pytest.raises(DestinationExists), atomic_path(target, replace=False) as tmp:
-        tmp.write_text("tlgui's")
-        target.write_text("written meanwhile by the user")
+
+    def write() -> None:
+        with atomic_path(target, replace=False) as tmp:
+            tmp.write_text("tlgui's")
+            target.write_text("written meanwhile by the user")
+
+    with pytest.raises(DestinationExists):
+        write()
     assert target.read_text() == "written meanwhile by the user"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]

@@ -114,7 +114,6 @@ def test_prediction_gives_every_entry_a_result_or_a_reason(flow: dict[str, Any])
 
 def test_csv_keeps_every_row_escapes_names_and_neutralises_formulas(
         flow: dict[str, Any]) -> None:
-    h: Hostile = flow["h"]
     with open(flow["csv"], newline="", encoding="utf-8") as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == len(flow["rows"])

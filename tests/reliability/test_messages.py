@@ -79,7 +79,8 @@ def test_tflite_export_on_a_full_disk_names_the_export(
     import tensorflow as tf
 
     class Converter:
-        optimizations: list[Any] = []
+        def __init__(self) -> None:
+            self.optimizations: list[Any] = []
 
         def convert(self) -> bytes:
             return b"tflite bytes"
@@ -171,7 +172,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
     assert "'=HYPERLINK(1).jpg" in [row[0] for row in table]
     assert {"'" + c for c in classes} <= set(text_cells)
     assert "plain.jpg" in [row[0] for row in table]
-    from tlgui.core.prediction_csv import spreadsheet_safe
+    from tlgui.core.prediction import spreadsheet_safe
 
     assert spreadsheet_safe("\rr") == "'\rr" and spreadsheet_safe("a=b") == "a=b"
 

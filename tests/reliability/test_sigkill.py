@@ -107,7 +107,7 @@ def test_killed_training_leaves_an_incomplete_run_and_a_verified_cache(tmp_path:
         assert names == ("blue", "green", "red")
     leftovers = {p.name for p in run.iterdir()} - {
         "config.json", "classes.json", "status.json", "history.json", "history.csv",
-        "model.keras"}
+        "model.keras", "layers.json"}
     assert all(n.startswith(".tlgui-tmp-") for n in leftovers), leftovers
 
     # The cache: every entry the killed process left is whole (written atomically).

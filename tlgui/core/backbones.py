@@ -1,20 +1,17 @@
 """Registry of ImageNet backbones: size, facts shown to users, weights file, preprocessing.
 
-Preprocessing is expressed with built-in, serialisable Keras layers (never ``Lambda``)
-so a saved model takes raw pixels and loads in Keras safe mode.
+Plain facts only, so the window can list the backbones without loading Keras; the
+Keras side (constructor, preprocessing layers) is in ``backbone_layers``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 Preprocessing = Literal["tf", "torch", "builtin"]
 
-# ImageNet mean and variance on the 0..1 scale, as in keras.applications "torch" mode.
-_TORCH_MEAN = (0.485, 0.456, 0.406)
-_TORCH_VAR = (0.229**2, 0.224**2, 0.225**2)
 _MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)
 
 
@@ -46,35 +43,6 @@ class BackboneSpec:
     def weights_file(self, image_size: int) -> str:
         """The file name Keras uses for the ImageNet weights without the top."""
         return _WEIGHT_FILES[self.name](image_size)
-
-    def constructor(self) -> Callable[..., Any]:
-        """The ``keras.applications`` function that builds this backbone."""
-        import keras
-
-        return getattr(keras.applications, self.name)  # type: ignore[no-any-return]
-
-    def constructor_kwargs(self) -> dict[str, Any]:
-        """Extra keyword arguments for the constructor."""
-        if self.preprocessing == "builtin" and self.name.startswith(
-            ("EfficientNetV2", "ConvNeXt", "MobileNetV3")
-        ):
-            return {"include_preprocessing": True}
-        return {}
-
-    def preprocessing_layers(self) -> list[Any]:
-        """Built-in Keras layers mapping 0..255 float pixels to what the backbone expects."""
-        import keras
-
-        if self.preprocessing == "tf":
-            return [keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")]
-        if self.preprocessing == "torch":
-            return [
-                keras.layers.Rescaling(1.0 / 255.0, name="preprocess_scale"),
-                keras.layers.Normalization(
-                    mean=list(_TORCH_MEAN), variance=list(_TORCH_VAR), name="preprocess"
-                ),
-            ]
-        return []
 
 
 def _mobilenet_v2_file(size: int) -> str:

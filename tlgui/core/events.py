@@ -90,6 +90,13 @@ class PhaseEnded(Event):
 
 
 @dataclass(frozen=True)
+class RunStarted(Event):
+    """A run folder was created; what training saves goes there (``path``)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class Notice(Event):
     """Something the user should read: a warning or a fallback that was taken."""
 

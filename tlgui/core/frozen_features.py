@@ -47,12 +47,12 @@ def _producer(tensor: Any) -> Any:
     return tensor._keras_history.operation
 
 
-def find_cut(backbone: Any, first_trainable: int) -> int:
-    """The largest layer index ``k <= first_trainable`` where one tensor links the parts.
+def boundaries(backbone: Any) -> list[int]:
+    """Every index ``k`` where one tensor links ``backbone.layers[:k]`` to the rest.
 
-    ``backbone.layers[:k]`` then depend on nothing above, and their only output used
-    above is ``backbone.layers[k - 1].output``. Index 1 (right after the input) is
-    always valid.
+    At such an index ``layers[:k]`` depend on nothing above, and their only output used
+    above is ``layers[k - 1].output``: the network can be cut there without splitting a
+    residual connection. Index 1 (right after the input) is always one.
     """
     layers = backbone.layers
     index = {id(layer): i for i, layer in enumerate(layers)}
@@ -64,11 +64,19 @@ def find_cut(backbone: Any, first_trainable: int) -> int:
                 j = index.get(id(_producer(t)))
                 if j is not None:
                     last[j] = max(last[j], i)
-    for k in range(min(first_trainable, len(layers) - 1), 1, -1):
-        # Valid when no layer below k-1 feeds a layer at or above k.
-        if all(last[j] < k for j in range(k - 1)):
-            return k
-    return 1
+    out = [1]
+    reach = -1  # the highest consumer of any layer below k - 1
+    for k in range(2, len(layers)):
+        reach = max(reach, last[k - 2])
+        if reach < k:
+            out.append(k)
+    return out
+
+
+def find_cut(backbone: Any, first_trainable: int) -> int:
+    """The largest boundary index ``k <= first_trainable`` (see ``boundaries``)."""
+    limit = min(first_trainable, len(backbone.layers) - 1)
+    return max((k for k in boundaries(backbone) if k <= limit), default=1)
 
 
 def top_part(backbone: Any, cut: int) -> Any:

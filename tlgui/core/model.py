@@ -12,16 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tlgui.core import backbones
+from tlgui.core import backbone_layers, backbones
 from tlgui.core.config import AugmentConfig, PhaseConfig, TrainConfig
 from tlgui.core.errors import ConfigError, RecompileRequired
+from tlgui.core.model_names import BACKBONE_NAME, HEAD_NAME, INPUT_NAME
 from tlgui.core.weights import resolve_weights
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FINE_TUNE_FRACTION = 0.35
-INPUT_NAME = "image"
-BACKBONE_NAME = "backbone"
 
 
 def augmentation_layers(cfg: AugmentConfig, seed: int) -> list[Any]:
@@ -156,9 +155,9 @@ class ClassifierModel:
             if not Path(weights).is_file():
                 raise ConfigError(f"The weights file {weights} does not exist.")
         keras.utils.set_random_seed(config.seed)
-        base = spec.constructor()(
+        base = backbone_layers.constructor(spec)(
             include_top=False, weights=None, input_shape=(size, size, 3),
-            **spec.constructor_kwargs(),
+            **backbone_layers.constructor_kwargs(spec),
         )
         # Some constructors look their block layout up by ``name``: rename afterwards.
         base.name = BACKBONE_NAME
@@ -178,15 +177,34 @@ class ClassifierModel:
         aug = augmentation_layers(config.augment, config.seed)
         if aug and config.augment.mode != "off":
             x = keras.Sequential(aug, name="augmentation")(x)
-        for layer in spec.preprocessing_layers():
+        for layer in backbone_layers.preprocessing_layers(spec):
             x = layer(x)
         x = base(x, training=False)
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
         x = keras.layers.Dropout(config.dropout, seed=config.seed, name="dropout")(x)
         outputs = keras.layers.Dense(len(class_names), activation="softmax",
-                                     name="classifier")(x)
+                                     name=HEAD_NAME)(x)
         model = keras.Model(inputs, outputs, name="tlgui_classifier")
         return cls(model, tuple(class_names), spec.name, size)
+
+    @classmethod
+    def from_model(cls, model: Any, class_names: tuple[str, ...], backbone_name: str,
+                   image_size: int) -> ClassifierModel:
+        """Wraps a classifier loaded from a run's ``model.keras``.
+
+        Raises:
+            ModelFileError: the model does not have the layers tlgui builds (a nested
+                ``backbone``, ``pool``, ``dropout`` and the ``classifier`` head).
+        """
+        from tlgui.core.errors import ModelFileError
+
+        names = {layer.name for layer in model.layers}
+        missing = {BACKBONE_NAME, "pool", "dropout", HEAD_NAME} - names
+        if missing:
+            raise ModelFileError(
+                f"The model was not made by tlgui's training (no {', '.join(sorted(missing))} "
+                "layer), so it cannot be opened for training; it can still predict.")
+        return cls(model, tuple(class_names), backbone_name, image_size)
 
     # -- parts -------------------------------------------------------------------
     @property
@@ -197,7 +215,7 @@ class ClassifierModel:
     @property
     def head(self) -> Any:
         """The final Dense layer."""
-        return self.model.get_layer("classifier")
+        return self.model.get_layer(HEAD_NAME)
 
     def layer(self, name: str) -> Any | None:
         """A top-level layer by name, or None."""

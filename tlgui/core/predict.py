@@ -5,7 +5,7 @@ Images are decoded and resized exactly as for training (``decode_rgb`` then
 be read becomes a ``Prediction`` with its error, never an exception, and so does an
 entry of an input folder that cannot be walked (a folder that cannot be opened, a link
 to a folder). The user's input files and folders are only ever read: the CSV
-(``prediction_csv``) and sorted copies (``sorting``) go elsewhere.
+(``prediction``) and sorted copies (``sorting``) go elsewhere.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from tlgui.core.events import Report, StageProgress, ignore
 from tlgui.core.imageio import IMAGE_SUFFIXES, ImageProblem, decode_rgb
 from tlgui.core.model_file import load_keras
 from tlgui.core.model_meta import checked_image_size
-from tlgui.core.prediction_csv import spreadsheet_safe, write_csv
+from tlgui.core.prediction import Prediction, spreadsheet_safe, write_csv
 from tlgui.core.resize import resize_to_square
 from tlgui.core.runs import MODEL_FILE
 from tlgui.core.sorting import UNSURE_FOLDER, check_sort_destination, safe_folder_name, sort_into
@@ -121,31 +121,6 @@ def model_image_size(model: Any, meta: dict[str, Any], path: Path = Path()) -> i
     if len(shape) == 4 and shape[1] and shape[1] == shape[2]:
         return checked_image_size(shape[1], path)
     raise ModelFileError(f"{path.name}: cannot tell which image size the model expects.")
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The result for one file.
-
-    Attributes:
-        path: the file as found.
-        top: (class name, probability) pairs, most likely first; empty on error.
-        error: why the file could not be classified, or None.
-    """
-
-    path: Path
-    top: tuple[tuple[str, float], ...] = ()
-    error: str | None = None
-
-    @property
-    def label(self) -> str | None:
-        """The most likely class, or None on error."""
-        return self.top[0][0] if self.top else None
-
-    @property
-    def confidence(self) -> float:
-        """The probability of the most likely class (0 on error)."""
-        return self.top[0][1] if self.top else 0.0
 
 
 def _hidden(name: str) -> bool:

@@ -27,6 +27,10 @@ from tlgui.core.errors import WriteError
 from tlgui.core.paths import runs_dir
 
 MODEL_FILE = "model.keras"
+LAYERS_FILE = "layers.json"
+EVALUATION_FILE = "evaluation.json"
+# Run folders are tlgui's own, but a damaged or planted JSON file must not cost gigabytes.
+MAX_JSON_BYTES = 16 * 2**20
 HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy",
                   "learning_rate", "seconds")
 
@@ -109,6 +113,9 @@ class RunFolder:
         status.update(extra)
         status.update(state=state, pid=os.getpid(), updated=time.strftime("%Y-%m-%d %H:%M:%S"))
         status.setdefault("started", status["updated"])
+        status.setdefault("started_unix", time.time())
+        if state != "running":
+            status["duration_s"] = round(time.time() - float(status["started_unix"]), 1)
         atomic_write_json(self.path / "status.json", status)
 
     def read_status(self) -> dict[str, Any]:
@@ -118,6 +125,10 @@ class RunFolder:
             return data if isinstance(data, dict) else {}
         except (OSError, ValueError):
             return {}
+
+    def write_layers(self, flags: tuple[tuple[tuple[str, ...], bool], ...]) -> None:
+        """Writes the layers' own trainable flags (the ticks the run was trained with)."""
+        atomic_write_json(self.path / LAYERS_FILE, [[list(p), bool(f)] for p, f in flags])
 
     def write_history(self, history: list[dict[str, Any]]) -> None:
         """Writes the history across both phases as JSON and CSV."""
@@ -173,6 +184,32 @@ def load_class_names(run_path: Path) -> tuple[str, ...]:
     return tuple(json.loads((run_path / "classes.json").read_text("utf-8")))
 
 
+def read_json(path: Path) -> Any:
+    """A run folder's JSON file, read with a size bound.
+
+    Raises:
+        OSError: missing or unreadable.
+        ValueError: too large or not JSON.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise ValueError(f"{path.name} is larger than {MAX_JSON_BYTES // 2**20} MB")
+    return json.loads(data.decode("utf-8"))
+
+
 def load_config(run_path: Path) -> TrainConfig:
     """The config of a run."""
-    return TrainConfig.from_dict(json.loads((run_path / "config.json").read_text("utf-8")))
+    data = read_json(run_path / "config.json")
+    if not isinstance(data, dict):
+        raise ValueError("config.json does not hold an object")
+    return TrainConfig.from_dict(data)
+
+
+def load_layers(run_path: Path) -> tuple[tuple[tuple[str, ...], bool], ...]:
+    """The layer ticks a run was trained with; empty when absent or unreadable."""
+    try:
+        data = read_json(run_path / LAYERS_FILE)
+        return tuple((tuple(str(n) for n in path), bool(flag)) for path, flag in data)
+    except (OSError, ValueError, TypeError):
+        return ()

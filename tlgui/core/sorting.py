@@ -26,7 +26,7 @@ from tlgui.core.errors import Cancelled, TlguiError, UnsafeDestination, os_reaso
 from tlgui.core.events import Notice, Report, StageProgress, ignore
 
 if TYPE_CHECKING:
-    from tlgui.core.predict import Prediction
+    from tlgui.core.prediction import Prediction
 
 log = logging.getLogger(__name__)
 

@@ -19,15 +19,11 @@ from typing import Any
 
 from tlgui.core.errors import Cancelled, DatasetError
 from tlgui.core.events import Report, StageProgress, ignore
+from tlgui.core.sample_sets import SAMPLE_DATASETS  # noqa: F401 - the names callers import
 from tlgui.core.weights import _can_reach
 
 log = logging.getLogger(__name__)
 
-SAMPLE_DATASETS = {
-    "tf_flowers": "5 kinds of flowers, 3,670 photos (218 MB download)",
-    "cats_vs_dogs": "cats and dogs, 23,262 photos (786 MB download)",
-    "beans": "healthy and diseased bean leaves, 1,295 photos (171 MB download)",
-}
 DOWNLOAD_HOSTS = ("storage.googleapis.com",)
 
 

@@ -25,6 +25,7 @@ from tlgui.core.events import (
     PhaseEnded,
     PhaseStarted,
     Report,
+    RunStarted,
     ignore,
 )
 from tlgui.core.memory import release_memory
@@ -339,6 +340,7 @@ def run_training(
     run = RunFolder.create(dataset.root, run_root) if write_run else None
     if run:
         run.write_start(config, dataset.class_names, dataset.root)
+        report(RunStarted(str(run.path)))
     history: list[dict[str, Any]] = []
     result = TrainResult(cm, history, run, dataset)
     try:
@@ -367,6 +369,8 @@ def run_training(
         if p2.epochs > 0:
             _set_phase2_trainable(cm, config, phase2_flags)
             cut = _phase2_cut(cm) if engine.cached else None
+        if run:
+            run.write_layers(cm.trainable_flags())
         epoch = 1
         phase1: PhaseMonitor | None = None
         for phase, pc in ((1, p1), (2, p2)):

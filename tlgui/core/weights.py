@@ -68,6 +68,10 @@ def find_weights(
 
 
 def _can_reach(host: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
+    """True when ``host`` answers; always False with ``TLGUI_OFFLINE`` set (labs that
+    must never reach the internet, and tests)."""
+    if os.environ.get("TLGUI_OFFLINE"):
+        return False
     try:
         with socket.create_connection((host, 443), timeout=timeout):
             return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -13,11 +13,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlgui.core.outcomes import ModelInfo
 from tlgui.gui import jobs
 from tlgui.gui.dialogs import error_text
 from tlgui.gui.icons import icon
 from tlgui.gui.job_dialog import JobDialog
 from tlgui.gui.workers import start_job
+
+if TYPE_CHECKING:
+    from tlgui.gui.engine_host import EngineHost
 
 FORMATS = (
     ("keras", "Keras (.keras): for Python and Keras", ".keras"),
@@ -28,20 +32,22 @@ FORMATS = (
 
 
 class ExportDialog(JobDialog):
-    """Exports ``cm`` (a ClassifierModel); emits ``exported(path)`` when written."""
+    """Exports the engine's model (``model`` describes it); emits ``exported(path)``."""
 
     exported = Signal(Path)
 
-    def __init__(self, cm: Any, folder: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, engine: EngineHost, model: ModelInfo, folder: Path,
+                 parent: QWidget | None = None) -> None:
         super().__init__(
             "Format", "Save as",
-            f"Classes: {', '.join(cm.class_names)} · input {cm.image_size} px "
+            f"Classes: {', '.join(model.class_names)} · input {model.image_size} px "
             "(resized inside the model)",
             QDialogButtonBox.StandardButton.Close, "Export",
             QDialogButtonBox.ButtonRole.ActionRole, parent)
         self.setWindowTitle("Export the model")
         self.setWindowIcon(icon("export"))
-        self.cm = cm
+        self.engine = engine
+        self.model = model
         self.folder = folder
         self.result: Any = None
         self.format_box = self.choice
@@ -87,7 +93,8 @@ class ExportDialog(JobDialog):
         self.progress.setRange(0, 0)
         self.message.setText(f"Exporting to {out}…")
         self.job = start_job(
-            "export", functools.partial(jobs.export, self.cm, self.fmt(), out),
+            "export", functools.partial(jobs.export, self.engine, self.model.run, self.fmt(),
+                                        out),
             on_progress=self._on_progress, on_success=lambda r: self._on_done(out, r),
             on_failure=self._on_failed, on_cancel=self._on_cancelled)
 

@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from tlgui.core.layer_tree import LayerNode, refresh
+from tlgui.core.layer_tree import LayerNode, set_trainable
 
 _Index = QModelIndex | QPersistentModelIndex
 _STATES = {"checked": Qt.CheckState.Checked, "unchecked": Qt.CheckState.Unchecked,
@@ -20,7 +20,7 @@ class LayerTreeModel(QAbstractItemModel):
 
     Args:
         on_toggle: called with (path, trainable) when the user ticks or unticks a layer;
-            it changes the Keras model, then ``refresh`` re-reads every flag.
+            it changes the flags in the tree, then ``refresh`` repaints.
     """
 
     HEADERS = ("Layer", "Type", "Output shape", "Parameters", "Note")
@@ -29,21 +29,23 @@ class LayerTreeModel(QAbstractItemModel):
     def __init__(self, on_toggle: Callable[[tuple[str, ...], bool], None] | None = None) -> None:
         super().__init__()
         self.root: LayerNode | None = None
+        self._previous: LayerNode | None = None
         self.on_toggle = on_toggle
         self.editable = True
 
     # -- content ------------------------------------------------------------------
     def set_tree(self, root: LayerNode | None) -> None:
         self.beginResetModel()
+        # Indexes point at nodes without holding them: keep the last tree alive so that an
+        # index a view has not dropped yet never points at freed memory.
+        self._previous = self.root
         self.root = root
         self.endResetModel()
 
-    def refresh(self, keras_model: Any) -> None:
-        """Re-reads the trainable flags and repaints every row."""
-        if self.root is None:
-            return
-        refresh(self.root, keras_model)
-        self._changed_below(QModelIndex(), self.root)
+    def refresh(self) -> None:
+        """Repaints every row after the flags in the tree changed."""
+        if self.root is not None:
+            self._changed_below(QModelIndex(), self.root)
 
     def set_editable(self, editable: bool) -> None:
         """Allows or blocks ticking (blocked while training runs)."""
@@ -152,11 +154,9 @@ class LayerTreeModel(QAbstractItemModel):
         trainable = state == Qt.CheckState.Checked.value
         if self.on_toggle is not None:
             self.on_toggle(node.path, trainable)
-        else:  # no Keras model behind it: just keep the flags in the tree
-            for child in node.walk():
-                child.trainable = trainable
-            if self.root is not None:
-                self._changed_below(QModelIndex(), self.root)
+        elif self.root is not None:  # nobody listening: edit the tree itself
+            set_trainable(self.root, node.path, trainable)
+            self._changed_below(QModelIndex(), self.root)
         return True
 
     def headerData(self, section: int, orientation: Qt.Orientation,

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from tlgui.core.layer_tree import backbone_choices, fine_tune_start
+from tlgui.core.outcomes import ModelInfo
 from tlgui.gui.icons import icon
-from tlgui.gui.jobs import BuiltModel
 from tlgui.gui.layer_tree_model import LayerTreeModel
 
 RECOMPILE_TEXT = "Trainable layers changed: recompile before training"
@@ -33,7 +33,7 @@ class LayerTreePanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.built: BuiltModel | None = None
+        self.built: ModelInfo | None = None
         self.model = LayerTreeModel(on_toggle=lambda path, on: self.toggled.emit(path, on))
         self.view = QTreeView()
         self.view.setModel(self.model)
@@ -93,7 +93,7 @@ class LayerTreePanel(QWidget):
         v.addWidget(self.counts_label)
         self.view.setVisible(False)
 
-    def set_built(self, built: BuiltModel | None, message: str = "") -> None:
+    def set_built(self, built: ModelInfo | None, message: str = "") -> None:
         """Shows a newly built model (None: nothing built, ``message`` says why)."""
         self.built = built
         self.model.set_tree(built.tree if built else None)
@@ -123,14 +123,14 @@ class LayerTreePanel(QWidget):
         self.rebuild_button.setEnabled(editable)
         if not editable:  # training owns the Keras model now; read nothing from it
             return
-        cm = self.built.cm
-        self.model.refresh(cm.model)
+        info = self.built
+        self.model.refresh()
         start, contiguous = fine_tune_start(self.built.tree)
         i = self.fine_tune_box.findData(start) if start is not None else 0
         self.fine_tune_box.setCurrentIndex(max(i, 0))
         self.custom_label.setText("" if contiguous else "(with your own ticks)")
-        trainable, total = cm.param_counts()
+        trainable, total = info.param_counts()
         self.counts_label.setText(f"Trainable parameters: {trainable:,} of {total:,} "
                                   "(what phase 2 will adjust)")
-        self.banner.setVisible(cm.needs_recompile)
-        self.recompile_button.setEnabled(cm.needs_recompile)
+        self.banner.setVisible(info.needs_recompile)
+        self.recompile_button.setEnabled(info.needs_recompile)

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QToolBar
 from tlgui.core.events import StageProgress
 from tlgui.gui import dialogs, jobs
 from tlgui.gui.dataset_panel import DatasetPanel
+from tlgui.gui.engine_host import EngineHost
+from tlgui.gui.engine_settings import BACKEND_KEY, EngineSettingsDialog, saved_backend
 from tlgui.gui.evaluate_panel import EvaluatePanel
 from tlgui.gui.icons import icon
 from tlgui.gui.model_panel import ModelPanel
@@ -21,7 +23,7 @@ from tlgui.gui.session import Session
 from tlgui.gui.settings import app_settings, last_dataset, load_config, recent_datasets, save_config
 from tlgui.gui.thumbnails import ThumbnailCache
 from tlgui.gui.training_panel import TrainingPanel
-from tlgui.gui.workers import Job, start_job, stop_all
+from tlgui.gui.workers import stop_all
 
 log = logging.getLogger(__name__)
 DATA, MODEL, TRAIN, EVALUATE, PREDICT = range(5)
@@ -30,22 +32,24 @@ DATA, MODEL, TRAIN, EVALUATE, PREDICT = range(5)
 class MainWindow(QMainWindow):
     """Data, Model, Train, Evaluate and Predict tabs over one ``Session``."""
 
-    def __init__(self, settings: QSettings | None = None, restore_last: bool = False) -> None:
+    def __init__(self, settings: QSettings | None = None, restore_last: bool = False,
+                 engine: EngineHost | None = None) -> None:
         super().__init__()
         self.setWindowTitle("tlgui: train an image classifier")
         self.setWindowIcon(icon("app"))
         self.setAcceptDrops(True)
         self.settings = settings or app_settings()
         self.restore_last = restore_last
-        self.compute_info: jobs.ComputeInfo | None = None
-        self.startup_job: Job | None = None
+        # A window given an engine (tests share one) leaves it running when it closes.
+        self.owns_engine = engine is None
+        self.engine = engine or EngineHost(saved_backend(self.settings), parent=self)
         self.thumbnails = ThumbnailCache(parent=self)
-        self.session = Session(self.settings, self)
+        self.session = Session(self.settings, self.engine, self)
         self.dataset_panel = DatasetPanel(self.thumbnails)
         self.model_panel = ModelPanel(load_config(self.settings))
         self.training_panel = TrainingPanel()
         self.evaluate_panel = EvaluatePanel(self.thumbnails)
-        self.predict_panel = PredictPanel(self.thumbnails)
+        self.predict_panel = PredictPanel(self.thumbnails, self.engine)
         self.session.config_source = self.model_panel.config
 
         self.tabs = QTabWidget()
@@ -57,10 +61,12 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(panel, icon(ic), name)
         self.setCentralWidget(self.tabs)
         self._make_actions()
-        self.compute_label = QLabel("Preparing TensorFlow…")
-        self.compute_label.setToolTip("What training will run on, found once TensorFlow has "
-                                      "loaded in the background.")
+        self.compute_label = QLabel(self.engine.status)
+        self.compute_label.setToolTip("The engine is the separate process that trains, "
+                                      "evaluates, exports and predicts, so that the window "
+                                      "never waits for it. It says what training runs on.")
         self.statusBar().addPermanentWidget(self.compute_label)
+        self.engine.state_changed.connect(self._on_engine_state)
         self._wire()
         self.dataset_panel.set_recent(recent_datasets(self.settings))
         self._restore_layout()
@@ -89,6 +95,9 @@ class MainWindow(QMainWindow):
         self.cancel_action = action("cancel", "Cancel", self.session.cancel_training)
         bar.addSeparator()
         self.export_action = action("export", "Export…", self.open_export_dialog, "Ctrl+E")
+        bar.addSeparator()
+        self.engine_action = action("engine", "Engine…", self.open_engine_settings)
+        self.engine_action.setToolTip("Choose the backend the engine process trains with")
 
     def _wire(self) -> None:
         s, dp, mp, tp = self.session, self.dataset_panel, self.model_panel, self.training_panel
@@ -125,19 +134,29 @@ class MainWindow(QMainWindow):
 
     # -- start-up -----------------------------------------------------------------
     def start_background_setup(self) -> None:
-        """Imports Keras in a worker; the status bar then says what training runs on."""
-        self.startup_job = start_job("import-keras", jobs.import_keras,
-                                     on_success=self._on_keras_ready,
-                                     on_failure=lambda exc: self.compute_label.setText(
-                                         f"TensorFlow failed to load: {exc}"))
-
-    def _on_keras_ready(self, info: jobs.ComputeInfo) -> None:
-        self.compute_info = info
-        self.compute_label.setText(info.status_text())
+        """Starts the engine process; the status bar then says what training runs on."""
+        if not self.engine.client.alive:
+            self.engine.start()
+        else:
+            self._on_engine_state(self.engine.state, {})
+        self.compute_label.setText(self.engine.status)
         _ = self.training_panel.plot  # pyqtgraph loads now, while the user reads
         last = last_dataset(self.settings)
         if self.restore_last and last and Path(last).is_dir() and self.session.dataset is None:
             self.session.open_dataset(Path(last))
+
+    @property
+    def compute_info(self) -> dict[str, object] | None:
+        """What training runs on, once the engine has loaded Keras."""
+        return self.engine.compute or None
+
+    def _on_engine_state(self, state: str, details: object) -> None:
+        self.compute_label.setText(self.engine.status)
+        info = details if isinstance(details, dict) else {}
+        if state == "dead" and not info.get("expected") and not self.session.closing:
+            self.statusBar().showMessage(
+                f"The engine stopped ({info.get('description')}). The window is still "
+                "usable; the next job starts a new engine.", 15000)
 
     # -- reactions ----------------------------------------------------------------
     def update_actions(self) -> None:
@@ -148,7 +167,7 @@ class MainWindow(QMainWindow):
         self.train_action.setEnabled(not running and not reason)
         self.train_action.setToolTip(reason or "Train phase 1, then phase 2")
         self.cancel_action.setEnabled(running)
-        self.export_action.setEnabled(s.result is not None and s.built is not None and not s.busy)
+        self.export_action.setEnabled(s.model is not None and s.model.trained and not s.busy)
         self.model_panel.set_training(running)
 
     def _sync_layers(self) -> None:
@@ -165,26 +184,44 @@ class MainWindow(QMainWindow):
 
     def _on_training_finished(self, result: Any, outcome: str) -> None:
         run = getattr(result, "run", None)
-        if run is not None and run.model_path.is_file():
-            self.predict_panel.set_trained_model(run.model_path)
+        if run is not None and (run / "model.keras").is_file():
+            self.predict_panel.set_trained_model(run / "model.keras")
         self.statusBar().showMessage(f"Training {outcome}.", 8000)
 
     def open_sample_dialog(self) -> None:
         from tlgui.gui.sample_dialog import SampleDialog
 
-        dialog = SampleDialog(self)
+        dialog = SampleDialog(self.engine, self)
         dialog.fetched.connect(self.session.open_dataset)
         dialog.open()
         self.sample_dialog = dialog
 
+    def open_engine_settings(self) -> None:
+        running = str(self.engine.compute.get("backend", "")) if self.engine.compute else ""
+        dialog = EngineSettingsDialog(self.engine.backend, running, self)
+        dialog.accepted.connect(lambda: self.set_backend(dialog.backend()))
+        dialog.open()
+        self.engine_dialog = dialog
+
+    def set_backend(self, backend: str | None) -> None:
+        """Uses ``backend`` from the next job on, and remembers it."""
+        self.settings.setValue(BACKEND_KEY, backend or "")
+        if backend == self.engine.backend:
+            return
+        self.engine.set_backend(backend)
+        self.compute_label.setText(self.engine.status)
+        # The model lives in the engine: the next one is built with the new backend.
+        if self.session.dataset is not None and not self.session.busy:
+            self.session.request_build()
+
     def open_export_dialog(self) -> None:
         from tlgui.gui.export_dialog import ExportDialog
 
-        if self.session.built is None or self.session.busy:
+        model = self.session.model
+        if model is None or not model.trained or self.session.busy:
             return
-        run = getattr(self.session.result, "run", None)
-        folder = run.path if run is not None else Path.home()
-        dialog = ExportDialog(self.session.built.cm, folder, self)
+        folder = model.run if model.run is not None else Path.home()
+        dialog = ExportDialog(self.engine, model, folder, self)
         dialog.open()
         self.export_dialog = dialog
 
@@ -224,6 +261,8 @@ class MainWindow(QMainWindow):
         self.setEnabled(False)
         self.session.close()
         self.predict_panel.closing = True
+        if self.owns_engine:
+            self.engine.shutdown()
         self.thumbnails.stop()
         stop_all()
         save_config(self.settings, self.model_panel.config())

@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QDragEnterEvent, QDropEvent, QPainter
@@ -31,6 +31,9 @@ from tlgui.gui import jobs
 from tlgui.gui.icons import icon
 from tlgui.gui.thumbnails import ThumbnailCache
 from tlgui.gui.workers import Job, start_job
+
+if TYPE_CHECKING:
+    from tlgui.gui.engine_host import EngineHost
 
 log = logging.getLogger(__name__)
 CARD = QSize(340, 112)
@@ -113,10 +116,12 @@ class PredictPanel(QWidget):
     status_message = Signal(str)
     error = Signal(str, object)
 
-    def __init__(self, thumbnails: ThumbnailCache, parent: QWidget | None = None) -> None:
+    def __init__(self, thumbnails: ThumbnailCache, engine: EngineHost,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.thumbnails = thumbnails
-        self.predictor: Any = None
+        self.engine = engine
+        self.predictor: jobs.PredictorInfo | None = None
         self.model_path: Path | None = None
         self.trained_model: Path | None = None
         self.predictions: list[Any] = []
@@ -219,14 +224,15 @@ class PredictPanel(QWidget):
             self._pending_model = path  # loaded as soon as the current work ends
             return
         self._start_progress(f"Loading {path.name}…")
-        self.job = start_job("load-model", functools.partial(jobs.load_predictor, path),
+        self.job = start_job("load-model", functools.partial(jobs.load_predictor, self.engine,
+                                                             path),
                              on_success=lambda p: self._on_loaded(path, p),
                              on_failure=self._on_failed, on_finish=self._on_finish)
 
-    def _on_loaded(self, path: Path, predictor: Any) -> None:
+    def _on_loaded(self, path: Path, predictor: jobs.PredictorInfo) -> None:
         self.predictor = predictor
         self.model_path = path
-        names = list(getattr(predictor, "class_names", []))
+        names = list(predictor.class_names)
         shown = ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
         self.model_label.setText(f"<b>Model:</b> {path.name} · {len(names)} classes: {shown}")
         self.model_label.setToolTip(str(path))
@@ -252,8 +258,8 @@ class PredictPanel(QWidget):
                                      "the model just trained.")
             return
         self._start_progress("Classifying…")
-        self.job = start_job("predict", functools.partial(jobs.predict, self.predictor,
-                                                          list(paths)),
+        self.job = start_job("predict", functools.partial(jobs.predict, self.engine,
+                                                          self.predictor, list(paths)),
                              on_progress=self._on_progress, on_success=self._on_predicted,
                              on_failure=self._on_failed, on_finish=self._on_finish)
 
@@ -302,7 +308,7 @@ class PredictPanel(QWidget):
             self.write_csv(Path(path))
 
     def write_csv(self, path: Path) -> None:
-        from tlgui.core.predict import write_csv
+        from tlgui.core.prediction import write_csv
 
         write_csv(self.predictions, path)
         self.status_message.emit(f"Wrote {path}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -13,10 +14,14 @@ from PySide6.QtWidgets import (
 )
 
 from tlgui.core.paths import data_dir
+from tlgui.core.sample_sets import SAMPLE_DATASETS
 from tlgui.gui import jobs
 from tlgui.gui.dialogs import error_text
 from tlgui.gui.job_dialog import JobDialog
 from tlgui.gui.workers import start_job
+
+if TYPE_CHECKING:
+    from tlgui.gui.engine_host import EngineHost
 
 
 class SampleDialog(JobDialog):
@@ -24,8 +29,7 @@ class SampleDialog(JobDialog):
 
     fetched = Signal(Path)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        from tlgui.core.tfds_fetch import SAMPLE_DATASETS
+    def __init__(self, engine: EngineHost, parent: QWidget | None = None) -> None:
 
         super().__init__(
             "Data set", "Save into",
@@ -34,6 +38,7 @@ class SampleDialog(JobDialog):
             QDialogButtonBox.StandardButton.Cancel, "Get it",
             QDialogButtonBox.ButtonRole.AcceptRole, parent)
         self.setWindowTitle("Get a sample data set")
+        self.engine = engine
         self.name_box = self.choice
         self.dest_edit = self.dest
         self.fetch_button = self.action_button
@@ -64,7 +69,8 @@ class SampleDialog(JobDialog):
         self.progress.setRange(0, 0)
         self.message.setText("Getting the data set…")
         self.job = start_job(
-            "fetch", functools.partial(jobs.fetch_sample, str(self.name_box.currentData()), dest),
+            "fetch", functools.partial(jobs.fetch_sample, self.engine,
+                                       str(self.name_box.currentData()), dest),
             on_progress=self._on_progress, on_success=self._on_done,
             on_failure=self._on_failed, on_cancel=self.reject)
 

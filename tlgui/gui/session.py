@@ -1,7 +1,11 @@
 """The window's state: the dataset, the model and its training, each changed by a worker.
 
-Only one job touches the model at a time (build, recompile, train, evaluate); ``busy``
-names it, and panels enable their buttons from ``train_block_reason``.
+The Keras model lives in the engine process; the session holds its description
+(``ModelInfo``): the layer tree with the user's ticks, and the ticks it was last compiled
+with. Ticking a layer edits the tree here at once; Recompile sends the ticks to the
+engine. Only one job touches the model at a time (build, recompile, train, evaluate,
+open a run); ``busy`` names it, and panels enable their buttons from
+``train_block_reason``.
 """
 
 from __future__ import annotations
@@ -14,15 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
+from tlgui.core import layer_tree
 from tlgui.core.config import TrainConfig
-from tlgui.core.events import StageProgress
+from tlgui.core.events import RunStarted, StageProgress
+from tlgui.core.runs import read_json
+from tlgui.engine.codec import EngineCrashed
 from tlgui.gui import jobs
 from tlgui.gui.settings import add_recent_dataset
 from tlgui.gui.workers import Job, start_job
 
 if TYPE_CHECKING:
     from tlgui.core.dataset import Dataset
-    from tlgui.core.training import TrainResult
+    from tlgui.core.metrics import Evaluation
+    from tlgui.core.outcomes import ModelInfo, TrainSummary
+    from tlgui.gui.engine_host import EngineHost
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +58,21 @@ class Session(QObject):
     error = Signal(str, object)
     model_error = Signal(str)
 
-    def __init__(self, settings: QSettings, parent: QObject | None = None) -> None:
+    def __init__(self, settings: QSettings, engine: EngineHost,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
+        self.engine = engine
         self.config_source: Callable[[], TrainConfig] = TrainConfig
         self.dataset: Dataset | None = None
-        self.built: jobs.BuiltModel | None = None
-        self.result: TrainResult | None = None
-        self.evaluation: Any = None
+        self.dataset_token = ""
+        self.model: ModelInfo | None = None
+        self.result: TrainSummary | None = None
+        self.evaluation: Evaluation | None = None
         self.busy = ""
         self.model_problem = ""
         self.job: Job | None = None
+        self.current_run: Path | None = None
         self._scan_job: Job | None = None
         self._rebuild_pending = False
         self.closing = False
@@ -90,23 +103,25 @@ class Session(QObject):
             return "Open a dataset first (Data tab)."
         if self.model_problem:
             return "The model cannot be built: see the Model tab."
-        if self.busy in ("building", "scanning") or self._rebuild_pending or self.built is None:
+        if self.busy in ("building", "scanning") or self._rebuild_pending or self.model is None:
             return "Building the model…"
         if self.busy:
             return f"Wait: {self.busy}…"
-        if model_key(self.config_source()) != model_key(self.built.config):
+        if tuple(self.model.class_names) != tuple(self.dataset.class_names):
             return "Building the model…"
-        if self.built.cm.needs_recompile:
+        if model_key(self.config_source()) != model_key(self.model.config):
+            return "Building the model…"
+        if self.model.needs_recompile:
             return "Trainable layers changed: recompile before training (Model tab)."
         config = self.config_source()
-        if config.phase2.epochs > 0 and self.built.cm.first_trainable_backbone_index() is None:
+        if config.phase2.epochs > 0 and self.model.first_trainable_backbone_index() is None:
             return ("No backbone layer is ticked for fine-tuning: tick some in the layer "
                     "tree, or set phase 2 epochs to 0.")
         return ""
 
     # -- dataset ------------------------------------------------------------------
-    def open_dataset(self, path: Path) -> None:
-        """Scans a folder in the background; ``dataset_changed`` follows."""
+    def open_dataset(self, path: Path, then: Callable[[], None] | None = None) -> None:
+        """Scans a folder in the background; ``dataset_changed`` follows, then ``then``."""
         if self.busy == "training" or self.closing:
             self.status_message.emit("Finish or cancel training before opening another dataset.")
             return
@@ -115,12 +130,15 @@ class Session(QObject):
         self.status_message.emit(f"Scanning {path}…")
         split = self.config_source().split
         self._scan_job = start_job(
-            "scan", functools.partial(jobs.scan_dataset, Path(path), split),
-            on_progress=self.progress.emit, on_success=self._on_scanned,
+            "scan", functools.partial(jobs.scan_dataset, self.engine, Path(path), split),
+            on_progress=self.progress.emit,
+            on_success=lambda found: self._on_scanned(found, then),
             on_failure=self._fail("Cannot use this folder"))
 
-    def _on_scanned(self, dataset: Dataset) -> None:
-        self.dataset = dataset
+    def _on_scanned(self, found: tuple[Dataset, str],
+                    then: Callable[[], None] | None) -> None:
+        dataset, token = found
+        self.dataset, self.dataset_token = dataset, token
         self.result = None
         self.evaluation = None
         add_recent_dataset(self.settings, str(dataset.root))
@@ -128,11 +146,17 @@ class Session(QObject):
         self.status_message.emit(f"{dataset.root.name}: {dataset.num_classes} classes, "
                                  f"{n} images")
         self.dataset_changed.emit(dataset)
-        self.request_build()
+        if then is not None:
+            then()
+        else:
+            self.request_build()
 
     # -- model --------------------------------------------------------------------
-    def request_build(self) -> None:
-        """Builds the model for the dataset's classes and the current settings."""
+    def request_build(self, keep_ticks: bool = True) -> None:
+        """Builds the model for the dataset's classes and the current settings.
+
+        The user's ticks are kept when the backbone stays the same.
+        """
         if self.dataset is None or self.closing:
             return
         if self.busy:
@@ -143,22 +167,43 @@ class Session(QObject):
         self.model_problem = ""
         self.model_error.emit("")
         config = self.config_source()
+        flags = None
+        if keep_ticks and self.model is not None and self.model.backbone == config.backbone \
+                and self.model.image_size == (config.image_size or self.model.image_size):
+            flags = layer_tree.own_flags(self.model.tree)
         self._set_busy("building")
         self.job = start_job(
-            "build", functools.partial(jobs.build_model, config, self.dataset.class_names),
+            "build", functools.partial(jobs.build_model, self.engine, config,
+                                       self.dataset.class_names, flags),
             on_progress=self.progress.emit, on_success=self._on_built,
             on_failure=self._on_build_failed, on_finish=self._job_done)
 
-    def _on_built(self, built: jobs.BuiltModel) -> None:
-        self.built = built
-        self.status_message.emit(f"{built.cm.backbone_name} ready: {built.cm.image_size} px, "
-                                 f"{len(built.cm.class_names)} classes")
-        self.model_changed.emit(built)
+    def _take_model(self, info: ModelInfo) -> None:
+        """Holds a model description from the engine.
+
+        When it has the same layers as the one shown, the shown tree stays (with the
+        new flags), so the layer view keeps what the user expanded and selected.
+        """
+        old = self.model
+        if old is not None and layer_tree.same_layers(old.tree, info.tree):
+            layer_tree.apply_own_flags(old.tree, layer_tree.own_flags(info.tree))
+            info.tree = old.tree
+            self.model = info
+            self.model_state_changed.emit()
+            return
+        self.model = info
+        self.model_changed.emit(info)
+
+    def _on_built(self, info: ModelInfo) -> None:
+        self.result = None
+        self._take_model(info)
+        self.status_message.emit(f"{info.backbone} ready: {info.image_size} px, "
+                                 f"{len(info.class_names)} classes")
 
     def _on_build_failed(self, exc: BaseException) -> None:
         from tlgui.gui.dialogs import error_text
 
-        self.built = None
+        self.model = None
         self.model_problem = error_text(exc)
         self.model_error.emit(self.model_problem)
         self.model_changed.emit(None)
@@ -171,32 +216,42 @@ class Session(QObject):
         self.model_state_changed.emit()
 
     def set_trainable(self, path: tuple[str, ...], trainable: bool) -> None:
-        """A layer tick changed."""
-        if self.built is None or self.busy:
+        """A layer tick changed (the engine learns of it at the next recompile)."""
+        if self.model is None or self.busy:
             return
-        self.built.cm.set_trainable(path, trainable)
+        layer_tree.set_trainable(self.model.tree, path, trainable)
+        self.model_state_changed.emit()
+
+    def set_block_trainable(self, block: int, trainable: bool) -> None:
+        """A block tick of the plain layer view changed."""
+        if self.model is None or self.busy:
+            return
+        layer_tree.set_block_trainable(self.model.tree, block, trainable)
         self.model_state_changed.emit()
 
     def set_fine_tune_at(self, index: int | None) -> None:
         """Unfreezes the backbone from ``index`` up (None freezes all of it)."""
-        if self.built is None or self.busy:
+        if self.model is None or self.busy:
             return
-        if index is None:
-            self.built.cm.freeze_backbone()
-        else:
-            self.built.cm.set_fine_tune_at(index)
+        layer_tree.set_fine_tune_at(self.model.tree, index)
         self.model_state_changed.emit()
 
     def recompile(self) -> None:
-        """Compiles the model with its current flags (clears the recompile gate)."""
-        if self.built is None or self.busy:
+        """Compiles the engine's model with the current ticks (clears the recompile gate)."""
+        if self.model is None or self.busy:
             return
         config = self.config_source()
+        flags = layer_tree.own_flags(self.model.tree)
         self._set_busy("recompiling")
         self.job = start_job(
-            "recompile", functools.partial(jobs.recompile, self.built.cm, config.phase2,
+            "recompile", functools.partial(jobs.recompile, self.engine, flags, config.phase2,
                                            config.label_smoothing),
-            on_failure=self._fail("Recompiling failed"), on_finish=self._job_done)
+            on_success=self._on_recompiled, on_failure=self._fail("Recompiling failed"),
+            on_finish=self._job_done)
+
+    def _on_recompiled(self, flags: layer_tree.Flags) -> None:
+        if self.model is not None:
+            self.model.compiled_flags = flags
 
     # -- training -----------------------------------------------------------------
     def start_training(self) -> bool:
@@ -205,16 +260,24 @@ class Session(QObject):
         if reason or self.closing:
             self.status_message.emit(reason)
             return False
-        assert self.dataset is not None and self.built is not None
+        assert self.dataset is not None and self.model is not None
         config = self.config_source()
+        self.current_run = None
         self._set_busy("training")
         self.training_started.emit(config)
         self.job = start_job(
-            "train", functools.partial(jobs.train, self.dataset, config, self.built.cm),
-            on_progress=self.training_event.emit, on_success=self._on_trained,
+            "train", functools.partial(jobs.train, self.engine, self.dataset, self.dataset_token,
+                                       config, layer_tree.own_flags(self.model.tree),
+                                       self.model.compiled_flags),
+            on_progress=self._on_training_event, on_success=self._on_trained,
             on_failure=self._on_train_failed, on_cancel=self._on_train_cancelled,
             on_finish=self._on_train_finish)
         return True
+
+    def _on_training_event(self, event: object) -> None:
+        if isinstance(event, RunStarted):
+            self.current_run = Path(event.path)
+        self.training_event.emit(event)
 
     def cancel_training(self) -> None:
         """Stops training within one batch; the best finished epoch is kept."""
@@ -222,23 +285,50 @@ class Session(QObject):
             self.status_message.emit("Cancelling…")
             self.job.cancel()
 
-    def _on_trained(self, result: TrainResult) -> None:
-        self.result = result
-        if result.dataset is not None:
-            self.dataset = result.dataset
-        self.training_finished.emit(result, "succeeded")
+    def _take_result(self, summary: TrainSummary | None, info: ModelInfo | None) -> None:
+        self.result = summary
+        if info is not None:
+            self._take_model(info)
+        if summary is not None and summary.problems and self.dataset is not None:
+            self.dataset = self.dataset.without(summary.problems)
+
+    def _on_trained(self, outcome: tuple[TrainSummary, ModelInfo]) -> None:
+        self._take_result(*outcome)
+        self.training_finished.emit(self.result, "succeeded")
 
     def _on_train_cancelled(self) -> None:
         assert self.job is not None
-        self.result = self.job.worker.partial
+        partial = self.job.worker.partial
+        if isinstance(partial, jobs.TrainingCancelled):
+            self._take_result(partial.result, partial.model)
+        else:
+            self.result = None
         self.training_finished.emit(self.result, "cancelled")
 
     def _on_train_failed(self, exc: BaseException) -> None:
+        self.result = None
         self.training_finished.emit(None, "failed")
+        if isinstance(exc, EngineCrashed):
+            exc = EngineCrashed(f"{exc} {self.kept_after_crash()}")
         self.error.emit("Training failed", exc)
 
+    def kept_after_crash(self) -> str:
+        """What a run that stopped with its engine left behind, in words."""
+        run = self.current_run
+        if run is None:
+            return "Nothing had been saved yet."
+        if not (run / "model.keras").is_file():
+            return f"No epoch had finished, so no model was saved (run folder {run})."
+        try:
+            history = read_json(run / "history.json")
+            best = max(history, key=lambda h: (h.get("val_accuracy") or 0.0))
+            return (f"The best finished epoch (epoch {best['epoch']}, validation accuracy "
+                    f"{best['val_accuracy']:.1%}) is kept in {run}.")
+        except (OSError, ValueError, TypeError, KeyError):
+            return f"The best finished epoch is kept in {run}."
+
     def _on_train_finish(self) -> None:
-        done = self.result is not None and bool(self.result.history)
+        done = self.result is not None and self.result.trained
         self._job_done()
         if done:
             self.start_evaluation()
@@ -246,15 +336,17 @@ class Session(QObject):
     # -- evaluation ---------------------------------------------------------------
     def start_evaluation(self) -> None:
         """Classifies the validation images with the trained model."""
-        if self.built is None or self.dataset is None or self.busy or self.closing:
+        if self.model is None or self.dataset is None or self.busy or self.closing:
             return
         self._set_busy("evaluating")
         self.progress.emit(StageProgress("predict", 0, 0, "Evaluating…"))
         self.job = start_job(
-            "evaluate", functools.partial(jobs.evaluate, self.built.cm, self.dataset),
+            "evaluate", functools.partial(jobs.evaluate, self.engine, self.dataset,
+                                          self.dataset_token, self.config_source().split,
+                                          self.model.run),
             on_progress=self.progress.emit, on_success=self._on_evaluated,
             on_failure=self._fail("Evaluation failed"), on_finish=self._job_done)
 
-    def _on_evaluated(self, evaluation: Any) -> None:
+    def _on_evaluated(self, evaluation: Evaluation) -> None:
         self.evaluation = evaluation
         self.evaluation_ready.emit(evaluation)

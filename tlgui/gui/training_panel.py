@@ -31,7 +31,7 @@ from tlgui.core.events import (
 from tlgui.gui.icons import icon
 
 if TYPE_CHECKING:
-    from tlgui.core.training import TrainResult
+    from tlgui.core.outcomes import TrainSummary
     from tlgui.gui.training_plot import TrainingPlot
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class TrainingPanel(QWidget):
             f"{e.batch}/{e.batches} · loss {e.loss:.3f} · about {format_eta(e.eta_s)} left "
             "in this phase")
 
-    def training_finished(self, result: TrainResult | None, outcome: str) -> None:
+    def training_finished(self, result: TrainSummary | None, outcome: str) -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if outcome == "succeeded" else 0)
         if outcome == "failed" or result is None:
@@ -188,12 +188,9 @@ class TrainingPanel(QWidget):
                 f"accuracy {kept['val_accuracy']:.1%}. Time: "
                 + ", ".join(f"phase {p} {s:.0f} s" for p, s in result.phase_seconds.items()))
         if result.run is not None:
-            self.run_folder = result.run.path
+            self.run_folder = result.run
             self.open_run_button.setEnabled(True)
-            try:
-                self.plot.save_png(result.run.path / PLOT_FILE)
-            except OSError as exc:
-                log.warning("cannot save the plot into the run folder: %s", exc)
+            self.plot.save_png_later(result.run / PLOT_FILE)
 
     def _log(self, text: str) -> None:
         self.log_view.appendPlainText(text)

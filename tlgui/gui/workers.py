@@ -33,7 +33,8 @@ class Worker(QObject):
 
     Attributes:
         cancel_event: set by ``Job.cancel``; the function checks it.
-        partial: what a cancelled function left behind (``exc.result`` of the Cancelled).
+        partial: the ``Cancelled`` exception a cancelled function raised (it may carry
+            what the function left behind).
     """
 
     progress = Signal(object)
@@ -81,7 +82,7 @@ class Worker(QObject):
             result = self._fn(self._report, self.cancel_event)
             outcome = ("succeeded", result)
         except Cancelled as exc:
-            self.partial = getattr(exc, "result", None)
+            self.partial = exc
             log.info("%s cancelled", self._name)
         except TlguiError as exc:
             log.info("%s failed: %s", self._name, exc, exc_info=True)

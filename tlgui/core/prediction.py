@@ -1,4 +1,6 @@
-"""Predictions as a CSV file that is safe to open in a spreadsheet and always written.
+"""The result of classifying one file: plain data, shared by the engine and the window.
+
+It is written as a CSV file that is safe to open in a spreadsheet and always written.
 
 Spreadsheets run a cell that begins with ``=``, ``+``, ``-`` or ``@`` as a formula (and
 some also one that begins with a tab or a carriage return): a file or class named
@@ -18,16 +20,39 @@ import csv
 import io
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tlgui.core.atomic import atomic_path
 from tlgui.core.destinations import check_output
 from tlgui.core.entries import printable, undecodable
 from tlgui.core.events import Notice, Report, ignore
 
-if TYPE_CHECKING:
-    from tlgui.core.predict import Prediction
+
+@dataclass(frozen=True)
+class Prediction:
+    """The result for one file.
+
+    Attributes:
+        path: the file as found.
+        top: (class name, probability) pairs, most likely first; empty on error.
+        error: why the file could not be classified, or None.
+    """
+
+    path: Path
+    top: tuple[tuple[str, float], ...] = ()
+    error: str | None = None
+
+    @property
+    def label(self) -> str | None:
+        """The most likely class, or None on error."""
+        return self.top[0][0] if self.top else None
+
+    @property
+    def confidence(self) -> float:
+        """The probability of the most likely class (0 on error)."""
+        return self.top[0][1] if self.top else 0.0
+
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -1,0 +1,200 @@
+"""Core objects as plain JSON data and back, for the pipe between window and engine.
+
+Each ``*_to_data`` has a ``*_from_data`` that accepts only what it expects: event and
+error kinds come from fixed lists of core classes, so nothing the other side sends is
+ever looked up or run by name beyond them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from tlgui.core import errors, events
+from tlgui.core.config import SplitConfig, TrainConfig
+from tlgui.core.dataset import Dataset, Problem, Sample
+from tlgui.core.layer_tree import from_dict as tree_from_dict
+from tlgui.core.layer_tree import to_dict as tree_to_dict
+from tlgui.core.metrics import evaluation_from_data as evaluation_from_data
+from tlgui.core.metrics import evaluation_to_data as evaluation_to_data
+from tlgui.core.outcomes import ModelInfo, TrainSummary
+from tlgui.core.prediction import Prediction
+
+_PRIMITIVES = (str, int, float, bool, type(None))
+EVENT_KINDS: dict[str, type[events.Event]] = {
+    cls.__name__: cls for cls in (
+        events.StageProgress, events.PhaseStarted, events.BatchProgress, events.EpochEnded,
+        events.PhaseEnded, events.Notice, events.RunStarted)
+}
+
+
+class EngineError(errors.TlguiError):
+    """Something unexpected went wrong in the engine; its log has the details."""
+
+
+class EngineCrashed(errors.TlguiError):
+    """The engine process ended in the middle of a job."""
+
+
+def _error_kinds() -> dict[str, type[errors.TlguiError]]:
+    kinds: dict[str, type[errors.TlguiError]] = {}
+    for value in (*vars(errors).values(), EngineError, EngineCrashed):
+        if isinstance(value, type) and issubclass(value, errors.TlguiError):
+            kinds[value.__name__] = value
+    return kinds
+
+
+# -- events and errors ----------------------------------------------------------------
+def event_to_data(event: events.Event) -> dict[str, Any]:
+    """A core event as data."""
+    return {"kind": type(event).__name__, **dataclasses.asdict(event)}
+
+
+def event_from_data(data: Any) -> events.Event | None:
+    """The core event, or None for a kind or shape this side does not know."""
+    if not isinstance(data, dict):
+        return None
+    cls = EVENT_KINDS.get(str(data.get("kind")))
+    if cls is None:
+        return None
+    values = {}
+    for f in dataclasses.fields(cls):
+        value = data.get(f.name)
+        if f.name not in data or not isinstance(value, _PRIMITIVES):
+            return None
+        values[f.name] = value
+    return cls(**values)
+
+
+def error_to_data(exc: BaseException, log_file: str | None = None) -> dict[str, Any]:
+    """An exception as data: a TlguiError keeps its kind and message, others are named."""
+    if isinstance(exc, errors.TlguiError):
+        out: dict[str, Any] = {"kind": type(exc).__name__, "message": str(exc)}
+        path = getattr(exc, "path", None)
+        if path is not None:
+            out["path"] = str(path)
+        return out
+    where = f" Details are in the log file {log_file}." if log_file else ""
+    return {"kind": "EngineError",
+            "message": f"Something went wrong: {type(exc).__name__}: {exc}.{where}"}
+
+
+def error_from_data(data: Any) -> errors.TlguiError:
+    """The exception to raise in the window for an engine error."""
+    if not isinstance(data, dict):
+        return EngineError("The engine sent an error it could not describe.")
+    cls = _error_kinds().get(str(data.get("kind")), EngineError)
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, str(data.get("message", "")))
+    if isinstance(data.get("path"), str):
+        exc.path = Path(data["path"])  # type: ignore[attr-defined]
+    return exc
+
+
+# -- datasets -------------------------------------------------------------------------
+def _samples(items: tuple[Sample, ...]) -> list[list[Any]]:
+    return [[str(s.path), s.label, s.size, s.mtime_ns] for s in items]
+
+
+def _read_samples(items: Any) -> tuple[Sample, ...]:
+    return tuple(Sample(Path(p), int(label), int(size), int(mtime))
+                 for p, label, size, mtime in items)
+
+
+def problems_to_data(problems: tuple[Problem, ...] | list[Problem]) -> list[list[str]]:
+    """Skipped files as [path, reason] pairs."""
+    return [[str(p.path), p.reason] for p in problems]
+
+
+def problems_from_data(items: Any) -> tuple[Problem, ...]:
+    """Skipped files from ``problems_to_data``."""
+    return tuple(Problem(Path(str(p)), str(r)) for p, r in items)
+
+
+def dataset_to_data(ds: Dataset, token: str = "") -> dict[str, Any]:
+    """A scanned dataset as data; ``token`` names it in the engine that holds it."""
+    return {"token": token, "root": str(ds.root), "layout": ds.layout,
+            "class_names": list(ds.class_names), "train": _samples(ds.train),
+            "validation": _samples(ds.validation), "test": _samples(ds.test),
+            "problems": problems_to_data(ds.problems), "warnings": list(ds.warnings),
+            "conflicts": [[str(p) for p in group] for group in ds.conflicts]}
+
+
+def dataset_from_data(data: dict[str, Any]) -> tuple[Dataset, str]:
+    """(the dataset, its token in the engine) from ``dataset_to_data``."""
+    ds = Dataset(
+        root=Path(data["root"]), layout=data["layout"],
+        class_names=tuple(str(c) for c in data["class_names"]),
+        train=_read_samples(data["train"]), validation=_read_samples(data["validation"]),
+        test=_read_samples(data["test"]), problems=problems_from_data(data["problems"]),
+        warnings=tuple(str(w) for w in data["warnings"]),
+        conflicts=tuple(tuple(Path(p) for p in group) for group in data["conflicts"]))
+    return ds, str(data.get("token", ""))
+
+
+def dataset_ref(ds: Dataset, token: str, split: SplitConfig) -> dict[str, Any]:
+    """How a call names a dataset: the engine's token, or the folder to scan again."""
+    return {"token": token, "root": str(ds.root), "split": dataclasses.asdict(split)}
+
+
+# -- models and runs ----------------------------------------------------------------------
+def model_info_to_data(info: ModelInfo) -> dict[str, Any]:
+    """A model description as data."""
+    return {"class_names": list(info.class_names), "image_size": info.image_size,
+            "backbone": info.backbone, "config": info.config.to_dict(),
+            "tree": tree_to_dict(info.tree), "compiled_flags": flags_to_data(info.compiled_flags),
+            "trained": info.trained, "run": str(info.run) if info.run else None}
+
+
+def model_info_from_data(data: dict[str, Any]) -> ModelInfo:
+    """A model description from ``model_info_to_data``."""
+    return ModelInfo(
+        class_names=tuple(str(c) for c in data["class_names"]),
+        image_size=int(data["image_size"]), backbone=str(data["backbone"]),
+        config=TrainConfig.from_dict(data["config"]), tree=tree_from_dict(data["tree"]),
+        compiled_flags=flags_from_data(data["compiled_flags"]), trained=bool(data["trained"]),
+        run=Path(data["run"]) if data.get("run") else None)
+
+
+def flags_to_data(flags: Any) -> list[list[Any]]:
+    """Own trainable flags ((path, flag) pairs) as data."""
+    return [[list(path), bool(flag)] for path, flag in flags]
+
+
+def flags_from_data(items: Any) -> tuple[tuple[tuple[str, ...], bool], ...]:
+    """Flags from ``flags_to_data``."""
+    return tuple((tuple(str(n) for n in path), bool(flag)) for path, flag in items)
+
+
+def summary_to_data(s: TrainSummary) -> dict[str, Any]:
+    """A training summary as data."""
+    return {"history": s.history, "run": str(s.run) if s.run else None,
+            "phase_seconds": {str(k): v for k, v in s.phase_seconds.items()},
+            "phase_accuracy": {str(k): v for k, v in s.phase_accuracy.items()},
+            "decode_seconds": s.decode_seconds, "cancelled": s.cancelled,
+            "problems": problems_to_data(s.problems), "model_saved": s.model_saved}
+
+
+def summary_from_data(data: dict[str, Any]) -> TrainSummary:
+    """A training summary from ``summary_to_data``."""
+    return TrainSummary(
+        history=[dict(h) for h in data["history"]],
+        run=Path(data["run"]) if data.get("run") else None,
+        phase_seconds={int(k): float(v) for k, v in data["phase_seconds"].items()},
+        phase_accuracy={int(k): float(v) for k, v in data["phase_accuracy"].items()},
+        decode_seconds=float(data["decode_seconds"]), cancelled=bool(data["cancelled"]),
+        problems=problems_from_data(data["problems"]), model_saved=bool(data["model_saved"]))
+
+
+# -- evaluation and prediction --------------------------------------------------------------
+def prediction_to_data(p: Prediction) -> list[Any]:
+    """One prediction as data."""
+    return [str(p.path), [[c, float(v)] for c, v in p.top], p.error]
+
+
+def prediction_from_data(item: Any) -> Prediction:
+    """One prediction from ``prediction_to_data``."""
+    path, top, error = item
+    return Prediction(Path(str(path)), tuple((str(c), float(v)) for c, v in top),
+                      None if error is None else str(error))
