@@ -165,6 +165,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return predict_cli(args, report=ConsoleReporter())
 
 
+def _path(text: str) -> str:
+    """A path option: an empty one is a usage error, not "no file" nor the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a path cannot be empty")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``tlgui`` command."""
     from tlgui.core.backbones import DEFAULT_BACKBONE, REGISTRY
@@ -176,17 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     s = sub.add_parser("scan", help="count images per class and list unusable files")
-    s.add_argument("data", help="folder of class folders (or with train/ and validation/)")
+    s.add_argument("data", type=_path,
+                   help="folder of class folders (or with train/ and validation/)")
     s.add_argument("--validation-split", type=float, default=0.2)
     s.set_defaults(func=_cmd_scan)
 
     t = sub.add_parser("train", help="train a classifier in two phases")
-    t.add_argument("data")
+    t.add_argument("data", type=_path)
     t.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(REGISTRY))
     t.add_argument("--image-size", type=int, default=None)
     t.add_argument("--weights", default="imagenet",
                    help="imagenet (found locally), none, or a weights file")
-    t.add_argument("--weights-dir", default=None, help="folder holding ImageNet weight files")
+    t.add_argument("--weights-dir", type=_path, default=None,
+                   help="folder holding ImageNet weight files")
     t.add_argument("--epochs", type=int, default=10, help="phase 1 epochs (0 skips it)")
     t.add_argument("--fine-tune-epochs", type=int, default=10, help="phase 2 epochs (0 skips)")
     t.add_argument("--fine-tune-at", default=None,
@@ -203,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["cached_views", "per_epoch", "off"])
     t.add_argument("--validation-split", type=float, default=0.2)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default=None, help="also write the model to this .keras file")
+    t.add_argument("--out", type=_path, default=None,
+                   help="also write the model to this .keras file")
     t.add_argument("--overwrite", action="store_true",
                    help="replace the --out file if it exists")
     t.set_defaults(func=_cmd_train)
@@ -215,26 +225,26 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="datasets_command", required=True)
     f = dsub.add_parser("fetch", help="write a tensorflow-datasets image set as class folders")
     f.add_argument("name", help="e.g. tf_flowers, cats_vs_dogs")
-    f.add_argument("dest")
-    f.add_argument("--data-dir", default=None, help="local TFDS data folder")
+    f.add_argument("dest", type=_path)
+    f.add_argument("--data-dir", type=_path, default=None, help="local TFDS data folder")
     f.add_argument("--limit", type=int, default=None, help="at most this many images")
     f.set_defaults(func=_cmd_fetch)
 
     e = sub.add_parser("export", help="export a run's model")
-    e.add_argument("run", help="run folder or .keras file")
+    e.add_argument("run", type=_path, help="run folder or .keras file")
     e.add_argument("--format", default="keras",
                    choices=["keras", "savedmodel", "tflite", "onnx"])
-    e.add_argument("--out", required=True)
+    e.add_argument("--out", type=_path, required=True)
     e.add_argument("--overwrite", action="store_true",
                    help="replace files an earlier export left there (labels.txt too)")
     e.set_defaults(func=_cmd_export)
 
     pr = sub.add_parser("predict", help="classify images, folders or a mix")
-    pr.add_argument("model", help="a .keras file or run folder")
-    pr.add_argument("paths", nargs="+")
+    pr.add_argument("model", type=_path, help="a .keras file or run folder")
+    pr.add_argument("paths", type=_path, nargs="+")
     pr.add_argument("--top-k", type=int, default=3)
-    pr.add_argument("--csv", default=None)
-    pr.add_argument("--sort-into", default=None)
+    pr.add_argument("--csv", type=_path, default=None)
+    pr.add_argument("--sort-into", type=_path, default=None)
     pr.add_argument("--min-confidence", type=float, default=0.0)
     pr.add_argument("--batch-size", type=int, default=32)
     pr.add_argument("--overwrite", action="store_true",

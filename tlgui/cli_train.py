@@ -12,6 +12,7 @@ from tlgui.cli_interrupt import ctrl_c_cancels
 from tlgui.core.config import TrainConfig
 from tlgui.core.entries import printable
 from tlgui.core.errors import ConfigError, TlguiError
+from tlgui.core.model_meta import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 
 
 def _say(line: str = "", err: bool = False) -> None:
@@ -22,6 +23,11 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     """The training settings the command-line options give."""
     from tlgui.core.config import AugmentConfig, PhaseConfig, SplitConfig
 
+    if args.image_size is not None and not MIN_IMAGE_SIZE <= args.image_size <= MAX_IMAGE_SIZE:
+        # A model file larger than this is refused on loading; and a size of 5,000 would
+        # fill gigabytes of pixel cache before the first epoch.
+        raise ConfigError(f"--image-size must be between {MIN_IMAGE_SIZE} and "
+                          f"{MAX_IMAGE_SIZE} pixels (got {args.image_size}).")
     base = TrainConfig()
     fine_tune_at: int | str | None = args.fine_tune_at
     if isinstance(fine_tune_at, str) and fine_tune_at.lstrip("-").isdigit():

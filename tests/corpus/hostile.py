@@ -173,6 +173,11 @@ def _top_level(h: Hostile) -> None:
         _good(750 + i).save(bad_class / f"c{i}.jpg")
     h.add(bad_class, "skipped", "folder name is not valid UTF-8",
           "class folder whose name is not valid UTF-8")
+    two_lines = h.root / "cat\ndog"
+    two_lines.mkdir()
+    _good(755).save(two_lines / "c.jpg")
+    h.add(two_lines, "skipped", "folder name holds a line break",
+          "class folder whose name holds a line break")
     os.mkfifo(h.add(h.root / "loose_pipe.jpg", "skipped",
                     "not a regular file (a named pipe)",
                     "named pipe beside the class folders"))

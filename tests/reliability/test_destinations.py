@@ -304,3 +304,66 @@ def test_a_file_appearing_during_the_write_is_not_replaced(tmp_path: Path) -> No
         write()
     assert target.read_text() == "written meanwhile by the user"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+# -- found by trying to break it ---------------------------------------------------------
+
+
+def test_a_link_to_a_device_is_never_replaced(model: Path, photos: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    link = tmp_path / "stdout.csv"
+    link.symlink_to("/dev/null")  # as /dev/stdout is a link, in the system's folder
+    assert main(["predict", str(model), str(photos), "--csv", str(link), "--overwrite"]) == 1
+    assert "is a link to a character device" in _err(capsys)
+    assert link.is_symlink() and os.readlink(link) == "/dev/null"
+
+
+def test_empty_paths_are_usage_errors(model: Path, photos: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["predict", str(model), str(photos), "--csv", ""],
+                 ["export", str(model), "--out", " "],
+                 ["train", str(photos), "--out", ""]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        assert "a path cannot be empty" in _err(capsys)
+
+
+def test_an_absurd_image_size_is_refused_before_any_work(
+        isolated_dirs: Path, photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for size in ("5000", "0"):
+        assert main(["train", str(photos), "--weights", "none", "--image-size", size]) == 1
+        assert "--image-size must be between 16 and 2048" in _err(capsys)
+    assert not (isolated_dirs / "cache").exists() and _runs(isolated_dirs) == []
+
+
+def test_a_class_folder_that_is_a_file_is_told_once(model: Path, photos: Path,
+                                                    tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    dest = tmp_path / "sorted"
+    dest.mkdir()
+    for name in ("red", "green", "blue"):
+        (dest / name).write_text("not a folder")
+    assert main(["predict", str(model), str(photos), "--sort-into", str(dest)]) == 0
+    err = _err(capsys)
+    told = [line for line in err.splitlines() if "not a folder" in line]
+    assert 1 <= len(told) <= 3 and all("files of '" in line for line in told), err
+    assert all((dest / n).read_text() == "not a folder" for n in ("red", "green", "blue"))
+
+
+def test_a_failed_export_leaves_no_folder_behind(model: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from tlgui.core import export
+    from tlgui.core.errors import ExportError
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export, "_write_archive", broken)
+    for fmt, out in (("savedmodel", tmp_path / "new" / "sm"),
+                     ("keras", tmp_path / "new2" / "deeper")):
+        if fmt == "keras":
+            monkeypatch.setattr(export, "save_keras", broken)
+        with pytest.raises(ExportError, match="the disk is full"):
+            export.export_run(model, fmt, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]

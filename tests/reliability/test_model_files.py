@@ -80,6 +80,7 @@ BASE = {"format": "tlgui-classifier", "version": 1, "class_names": ["red", "gree
     ({"image_size": -3}, "accepts 16 to 2048"),
     ({"image_size": "32"}, "accepts 16 to 2048"),
     ({"image_size": True}, "accepts 16 to 2048"),
+    ({"image_size": 2048}, "2048 pixels wide, but the model itself works at 32"),
     ({"backbone": ["x"] * 3}, "backbone is not a short text"),
 ])
 def test_metadata_with_wrong_types_lengths_or_ranges_is_refused(

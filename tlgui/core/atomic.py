@@ -42,6 +42,7 @@ def atomic_path(target: str | Path, suffix: str | None = None, *,
         DestinationExists: ``replace`` is False and ``target`` exists.
     """
     target = Path(target)
+    created = missing_folders(target.parent)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
@@ -73,7 +74,19 @@ def atomic_path(target: str | Path, suffix: str | None = None, *,
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        for folder in created:  # deepest first; one holding anything else stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """The folders ``mkdir(parents=True)`` would create for ``folder``, deepest first."""
+    out = []
+    while not os.path.lexists(folder) and folder.parent != folder:
+        out.append(folder)
+        folder = folder.parent
+    return out
 
 
 def _move_into_place(tmp: Path, target: Path, replace: bool) -> None:

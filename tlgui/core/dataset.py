@@ -8,26 +8,30 @@ cannot be opened) can stop, hang or lead the scan out of the dataset folder.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import random
 import stat
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from tlgui.core.config import SplitConfig
+from tlgui.core.dataset_checks import (  # noqa: F401 - the limits are imported from here
+    MAX_IMBALANCE,
+    MIN_CLASS_IMAGES,
+    class_warnings,
+    find_conflicts,
+    stratified_split,
+)
 from tlgui.core.entries import (
     LINKED_FOLDER,
     EntryProblem,
     kind_of,
-    open_regular,
     printable,
     regular_file,
+    sorted_entries,
     stat_reason,
     undecodable,
     walk_files,
@@ -43,8 +47,6 @@ SPLIT_NAMES: dict[str, tuple[str, ...]] = {
     "test": ("test", "testing"),
 }
 LITTER_NAMES = frozenset({"thumbs.db", "desktop.ini", "ehthumbs.db", "icon\r"})
-MIN_CLASS_IMAGES = 10
-MAX_IMBALANCE = 5.0
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,7 @@ def _list_folder(folder: Path) -> _Listing:
     dataset); a folder whose name is not valid UTF-8 cannot name a class.
     """
     try:
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        entries = sorted_entries(folder)
     except OSError as exc:
         raise DatasetError(f"Cannot read the folder {printable(folder)}: "
                            f"{os_reason(exc)}.") from exc
@@ -159,6 +160,11 @@ def _list_folder(folder: Path) -> _Listing:
         if real_dir and undecodable(entry.name):
             out.problems.append(Problem(path, "folder name is not valid UTF-8 text, so it "
                                               "cannot name a class; rename the folder"))
+        elif real_dir and any(ord(c) < 32 or c == "\x7f" for c in entry.name):
+            # A class name goes into labels.txt, CSV files and the model: one per line.
+            out.problems.append(Problem(path, "folder name holds a line break or another "
+                                              "control character, so it cannot name a "
+                                              "class; rename the folder"))
         elif real_dir:
             out.folders.append(path)
         elif link and os.path.isdir(path):
@@ -234,75 +240,6 @@ class _Scanner:
             self.problems.append(Problem(path, f"cannot read file ({os_reason(exc)})"))
             return None
         return Sample(path, label, st.st_size, st.st_mtime_ns)
-
-
-def _stratified_split(
-    samples: list[Sample], class_names: tuple[str, ...], split: SplitConfig
-) -> tuple[list[Sample], list[Sample]]:
-    by_class: dict[int, list[Sample]] = defaultdict(list)
-    for s in samples:
-        by_class[s.label].append(s)
-    train: list[Sample] = []
-    val: list[Sample] = []
-    for label in sorted(by_class):
-        items = sorted(by_class[label], key=lambda s: s.path.as_posix())
-        random.Random(f"{split.seed}:{class_names[label]}").shuffle(items)
-        n_val = round(len(items) * split.validation_fraction)
-        if split.validation_fraction > 0 and len(items) >= 2:
-            n_val = min(max(n_val, 1), len(items) - 1)
-        val.extend(items[:n_val])
-        train.extend(items[n_val:])
-    return train, val
-
-
-def _find_conflicts(samples: list[Sample], class_names: tuple[str, ...]) -> list[tuple[Path, ...]]:
-    """Finds byte-identical files under different classes; hashes only same-size files."""
-    by_size: dict[int, list[Sample]] = defaultdict(list)
-    for s in samples:
-        by_size[s.size].append(s)
-    conflicts = []
-    for group in by_size.values():
-        if len({s.label for s in group}) < 2:
-            continue
-        by_hash: dict[str, list[Sample]] = defaultdict(list)
-        for s in group:
-            try:
-                digest = _digest(s.path)
-            except (OSError, EntryProblem):
-                continue
-            by_hash[digest].append(s)
-        for same in by_hash.values():
-            if len({s.label for s in same}) > 1:
-                conflicts.append(tuple(s.path for s in same))
-    return conflicts
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open_regular(path) as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _warnings(ds_counts: dict[str, int], empty: list[str]) -> list[str]:
-    out = [f"Class '{c}' has no usable images and is left out." for c in empty]
-    for name, n in ds_counts.items():
-        if n < MIN_CLASS_IMAGES:
-            out.append(
-                f"Class '{name}' has only {n} image(s); at least {MIN_CLASS_IMAGES} "
-                "are needed for a reliable result."
-            )
-    if ds_counts:
-        most, least = max(ds_counts.values()), min(ds_counts.values())
-        if least and most / least > MAX_IMBALANCE:
-            big = max(ds_counts, key=lambda k: ds_counts[k])
-            small = min(ds_counts, key=lambda k: ds_counts[k])
-            out.append(
-                f"Classes are imbalanced {most / least:.1f}:1 ('{big}' {most} vs "
-                f"'{small}' {least}); the loss is weighted to compensate."
-            )
-    return out
 
 
 def scan(
@@ -381,13 +318,13 @@ def scan(
 
     parts = {k: relabel(v) for k, v in parts.items()}
     if layout == "class_folders":
-        parts["train"], parts["validation"] = _stratified_split(parts["train"], class_names, split)
+        parts["train"], parts["validation"] = stratified_split(parts["train"], class_names, split)
     all_samples = parts["train"] + parts["validation"] + parts["test"]
-    conflicts = _find_conflicts(all_samples, class_names)
+    conflicts = find_conflicts(all_samples, class_names)
     counts = dict.fromkeys(class_names, 0)
     for s in all_samples:
         counts[class_names[s.label]] += 1
-    warns = _warnings(counts, empty)
+    warns = class_warnings(counts, empty)
     for group in conflicts:
         rel = ", ".join(printable(p.relative_to(root)) for p in group)
         warns.append(f"Label conflict: the same image is in several classes: {rel}")

@@ -47,6 +47,13 @@ def _lstat_mode(path: Path) -> int | None:
         return None
 
 
+def _stat_mode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+
+
 def _nearest_existing(path: Path) -> Path:
     """``path`` or its closest ancestor that exists."""
     path = Path(os.path.abspath(path))
@@ -145,7 +152,15 @@ def check_output(path: str | Path, *, inputs: Iterable[str | Path] = (),
     dest = Path(path).expanduser()
     check_not_input(dest, inputs, model)
     mode = _lstat_mode(dest)
-    if mode is not None and not stat.S_ISLNK(mode) and not stat.S_ISREG(mode):
+    if mode is not None and stat.S_ISLNK(mode):
+        # A link is replaced, never written through; still, never one to a device or a
+        # pipe (/dev/stdout is such a link, in a folder that is the system's).
+        target = _stat_mode(dest)
+        if target is not None and not stat.S_ISREG(target):
+            raise UnsafeDestination(dest, f"{printable(dest)} is a link to "
+                                          f"{kind_of(target)}, not to a file; choose a "
+                                          "file name.")
+    elif mode is not None and not stat.S_ISREG(mode):
         raise UnsafeDestination(dest, f"{printable(dest)} is {kind_of(mode)}, not a file; "
                                       "choose a file name.")
     if mode is not None and not (overwrite or created_by_tlgui):

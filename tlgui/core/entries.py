@@ -143,6 +143,12 @@ def open_regular(path: Path) -> BinaryIO:
         raise
 
 
+def sorted_entries(folder: Path) -> list[os.DirEntry[str]]:
+    """The entries of one folder, by name (``OSError`` when it cannot be listed)."""
+    with os.scandir(folder) as it:
+        return sorted(it, key=lambda e: e.name)
+
+
 def walk_files(folder: Path, skip: Callable[[str], bool] = lambda name: False,
                ) -> Iterator[tuple[Path, str | None]]:
     """Every entry below ``folder`` that is not a folder, in a stable order.
@@ -157,8 +163,7 @@ def walk_files(folder: Path, skip: Callable[[str], bool] = lambda name: False,
     while stack:
         current = stack.pop()
         try:
-            with os.scandir(current) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            entries = sorted_entries(current)
         except OSError as exc:
             yield current, _folder_reason(exc, current)
             continue

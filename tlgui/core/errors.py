@@ -90,23 +90,28 @@ class WriteError(TlguiError, OSError):
     """
 
     def __init__(self, path: Path, exc: OSError, what: str = "") -> None:
-        self.path = Path(path)
-        self.what = what
         reason = os_reason(exc)
         system = exc.strerror
         if system and system.lower() != reason:
             reason = f"{reason} ({system})"
-        super().__init__(exc.errno or 0, reason)
-        self.message = f"Cannot write {what}{' ' if what else ''}{printable(self.path)}: " \
-                       f"{reason}."
+        self._set(Path(path), exc.errno or 0, reason, what)
+
+    def _set(self, path: Path, code: int, reason: str, what: str) -> None:
+        OSError.__init__(self, code, reason)
+        self.path = path
+        self.what = what
+        self.message = f"Cannot write {what}{' ' if what else ''}{printable(path)}: {reason}."
 
     def __str__(self) -> str:
-        return self.message
+        # Rebuilt from data on the other side of the engine pipe, it has its text only.
+        return getattr(self, "message", None) or super().__str__()
 
     def for_path(self, path: Path, what: str | None = None) -> WriteError:
         """The same failure told about another path (the final file, not its temp file)."""
-        return WriteError(path, OSError(self.errno, self.strerror), self.what
-                          if what is None else what)
+        other = WriteError.__new__(WriteError)
+        other._set(Path(path), self.errno or 0, str(self.strerror),
+                   self.what if what is None else what)
+        return other
 
 
 # Reasons a biologist understands, by errno; anything else keeps the system's words.

@@ -15,47 +15,36 @@ beside it; otherwise ``out`` is a folder:
 
 Writes are atomic: every file is written under a temporary name first and only moved
 into place when all of an export's files are complete, so a failed or cancelled export
-leaves earlier files intact and no partial ones. Every file an export writes, companions
-included, is checked before the conversion starts (``destinations``): none replaces the
-model being exported, and an existing file (another model's ``labels.txt``, an earlier
-export) is replaced only with ``overwrite=True``; a SavedModel never replaces a folder of
-other files.
+leaves earlier files intact and no partial ones. Every file an export writes is checked
+before the conversion starts (``export_files.check_export_target``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tlgui.core.atomic import TEMP_PREFIX, atomic_path, set_default_mode
-from tlgui.core.destinations import check_not_input, check_output, check_writable_folder
-from tlgui.core.entries import kind_of, printable
-from tlgui.core.errors import (
-    Cancelled,
-    DestinationExists,
-    ExportError,
-    UnsafeDestination,
-    WriteError,
-    os_reason,
-)
+from tlgui.core.errors import Cancelled, DestinationExists, ExportError, UnsafeDestination
 from tlgui.core.events import Report, StageProgress, ignore
+from tlgui.core.export_files import (  # noqa: F401 - output_paths etc. are imported from here
+    FORMATS,
+    LABELS_FILE,
+    check_export_target,
+    failure,
+    output_paths,
+    staged,
+    staged_dir,
+)
 from tlgui.core.model_file import save_keras
 from tlgui.core.runs import MODEL_FILE
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("keras", "savedmodel", "tflite", "onnx")
-LABELS_FILE = "labels.txt"
 ONNX_OPSET = 17
-_SUFFIX = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
 # Layers that only act in training; an exported model skips them.
 _TRAINING_ONLY = ("augmentation",)
 _KEPT_META = ("backbone", "epoch")
@@ -149,7 +138,7 @@ def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_siz
         raise
     except Exception as exc:
         log.exception("%s export to %s failed", fmt, out)
-        raise _failure(fmt, out, exc) from exc
+        raise failure(fmt, out, exc) from exc
     report(StageProgress("export", steps, steps, f"Exported {written[0].name}"))
     return written
 
@@ -186,20 +175,6 @@ def inference_model(model: Any, fixed_size: int | None = None) -> Any:
         return keras.Model(inputs, model(inputs, training=False), name=model.name)
 
 
-def output_paths(fmt: str, out: Path) -> list[Path]:
-    """The files (or SavedModel folder) an export to ``out`` writes, main one first."""
-    out = Path(out)
-    if fmt == "savedmodel":
-        return [out]
-    suffix = _SUFFIX[fmt]
-    main = out if out.suffix.lower() == suffix else out / f"model{suffix}"
-    if fmt == "keras":
-        return [main]
-    if fmt == "tflite":
-        return [main, main.with_name(f"{main.stem}_quant{suffix}"), main.parent / LABELS_FILE]
-    return [main, main.parent / LABELS_FILE]
-
-
 # -- formats ----------------------------------------------------------------------------
 
 
@@ -212,7 +187,7 @@ def _export_keras(model: Any, names: tuple[str, ...], image_size: int, out: Path
     meta = {k: v for k, v in (extra or {}).items() if k in _KEPT_META}
     meta.update(image_size=image_size, input="uint8 RGB [batch, height, width, 3], any size")
     progress.step("Writing the .keras file")
-    with _staged([target], overwrite) as (tmp,):
+    with staged([target], overwrite) as (tmp,):
         save_keras(clean, tmp, names, meta, overwrite=True)  # tmp is this export's own
         progress.check()
     return [target]
@@ -259,7 +234,7 @@ def _export_savedmodel(model: Any, names: tuple[str, ...], out: Path,
     archive.add_endpoint("serve_pixels", tf.function(serve_pixels, input_signature=[
         tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")]))
     progress.step("Writing the SavedModel")
-    with _staged_dir(out, overwrite) as tmp:
+    with staged_dir(out, overwrite) as tmp:
         _write_archive(archive, tmp)
         (tmp / LABELS_FILE).write_text(_labels_text(names), encoding="utf-8")
         progress.check()
@@ -287,7 +262,7 @@ def _export_tflite(model: Any, names: tuple[str, ...], image_size: int, out: Pat
                 converter.optimizations = [tf.lite.Optimize.DEFAULT]
             blobs.append(bytes(converter.convert()))
             progress.check()
-    with _staged(targets, overwrite) as tmps:
+    with staged(targets, overwrite) as tmps:
         tmps[0].write_bytes(blobs[0])
         tmps[1].write_bytes(blobs[1])
         tmps[2].write_text(_labels_text(names), encoding="utf-8")
@@ -309,7 +284,7 @@ def _export_onnx(model: Any, names: tuple[str, ...], image_size: int, out: Path,
     size.key, size.value = "image_size", str(image_size)
     progress.check()
     targets = output_paths("onnx", out)
-    with _staged(targets, overwrite) as tmps:
+    with staged(targets, overwrite) as tmps:
         tmps[0].write_bytes(proto.SerializeToString())
         tmps[1].write_text(_labels_text(names), encoding="utf-8")
         progress.check()
@@ -358,130 +333,3 @@ def _labels_text(names: tuple[str, ...]) -> str:
         if "\n" in name or "\r" in name:
             raise ExportError(f"The class name {name!r} holds a line break; rename its folder.")
     return "".join(f"{n}\n" for n in names)
-
-
-def _failure(fmt: str, out: Path, exc: Exception) -> ExportError:
-    """The error for a failed conversion or write: the user's file and the reason."""
-    if isinstance(exc, WriteError):  # already names the user's file
-        return ExportError(str(exc))
-    if isinstance(exc, OSError):
-        tmp_root = tempfile.gettempdir()
-        if exc.filename and str(exc.filename).startswith(tmp_root):
-            return ExportError(f"The {fmt} export to {printable(out)} failed: the temporary "
-                               f"folder {tmp_root} cannot be written ({os_reason(exc)}).")
-        return ExportError(str(WriteError(out, exc, f"the {fmt} export")))
-    # Converters report file system trouble in their own words, naming temp files.
-    text = str(exc)
-    for marker, reason in (("No space left on device", "the disk is full"),
-                           ("Read-only file system", "the disk is read-only"),
-                           ("Permission denied", "permission denied"),
-                           ("Disk quota exceeded", "the disk quota is used up")):
-        if marker in text:
-            return ExportError(f"Cannot write the {fmt} export {printable(out)}: {reason} "
-                               f"({marker}).")
-    first = text.strip().splitlines()[0][:300] if text.strip() else ""
-    return ExportError(f"The {fmt} export to {printable(out)} failed: "
-                       f"{type(exc).__name__}{': ' if first else ''}{first}")
-
-
-@contextlib.contextmanager
-def _staged(targets: list[Path], overwrite: bool) -> Iterator[list[Path]]:
-    """Temp paths beside ``targets``; all are moved into place only if the block succeeds.
-
-    Without ``overwrite`` a target that appeared meanwhile is not replaced.
-    """
-    with contextlib.ExitStack() as stack:
-        tmps = [stack.enter_context(atomic_path(target, replace=overwrite))
-                for target in targets]
-        try:
-            yield tmps
-        except WriteError:
-            raise
-        except OSError as exc:
-            # A write without a file name in its error (a full disk) is the export's,
-            # whichever of its files it was writing: name the main one.
-            if exc.filename is None or str(exc.filename) in map(str, tmps):
-                raise WriteError(targets[0], exc) from exc
-            raise
-
-
-@contextlib.contextmanager
-def _staged_dir(target: Path, overwrite: bool) -> Iterator[Path]:
-    """A temp folder beside ``target`` that replaces it only if the block succeeds.
-
-    An existing ``target`` is replaced only when it is itself a SavedModel and
-    ``overwrite`` is set, so an export never deletes a folder of the user's other files.
-    """
-    _check_savedmodel_target(target, overwrite)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=target.parent))
-    except OSError as exc:
-        raise WriteError(target, exc, "the SavedModel") from exc
-    old: Path | None = None
-    try:
-        yield tmp
-        set_default_mode(tmp)
-        if target.exists():
-            _check_savedmodel_target(target, overwrite)
-            old = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=target.parent))
-            os.rmdir(old)
-            os.replace(target, old)
-        try:
-            os.replace(tmp, target)
-        except BaseException:
-            if old is not None:
-                os.replace(old, target)
-                old = None
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _check_savedmodel_target(target: Path, overwrite: bool) -> None:
-    if not os.path.lexists(target):
-        return
-    if not (target.is_dir() and not target.is_symlink()
-            and (target / "saved_model.pb").is_file()):
-        raise UnsafeDestination(target, f"{printable(target)} already exists and is not a "
-                                        "SavedModel folder; choose a new folder name.")
-    if not overwrite:
-        raise DestinationExists(target)
-
-
-def check_export_target(fmt: str, out: Path, *, overwrite: bool = False,
-                        model: Path | None = None) -> None:
-    """Checks every file a ``fmt`` export to ``out`` writes, before any work.
-
-    Args:
-        fmt: the format.
-        out: the destination given by the user.
-        overwrite: existing files may be replaced (never the model, never a folder of
-            other files).
-        model: the model file being exported, which is never replaced.
-
-    Raises:
-        ExportError: unknown format.
-        UnsafeDestination: a destination is the model, a folder where a file goes, a
-            file where a folder goes, or a folder of other files.
-        DestinationExists: a file is there and ``overwrite`` is False.
-        WriteError: the folder cannot be written.
-    """
-    if fmt not in FORMATS:
-        raise ExportError(f"Unknown export format '{fmt}'; use one of {', '.join(FORMATS)}.")
-    out = Path(out).expanduser()
-    if fmt == "savedmodel":
-        check_not_input(out, model=model)
-        _check_savedmodel_target(out, overwrite)
-        check_writable_folder(out.parent)
-        return
-    paths = output_paths(fmt, out)
-    if paths[0].parent == out and os.path.lexists(out) and not out.is_dir():
-        raise UnsafeDestination(out, f"{printable(out)} is {kind_of(os.lstat(out).st_mode)}; "
-                                     f"a {fmt} export to a name without {_SUFFIX[fmt]} "
-                                     "writes a folder there. Give a name ending in "
-                                     f"{_SUFFIX[fmt]}, or a folder.")
-    for path in paths:
-        check_output(path, model=model, overwrite=overwrite)

@@ -109,17 +109,28 @@ def model_image_size(model: Any, meta: dict[str, Any], path: Path = Path()) -> i
     """The square side a classifier works at: from its metadata, resize layer or input.
 
     Raises:
-        ModelFileError: no size can be found, or it is outside the sane range.
+        ModelFileError: no size can be found, it is outside the sane range, or the
+            metadata disagrees with the model's own resize layer or input.
     """
-    size = meta.get("image_size")
-    if size is not None:
-        return checked_image_size(size, path)
+    own = None
     for layer in model.layers:
         if type(layer).__name__ == "Resizing":
-            return checked_image_size(layer.height, path)
+            own = layer.height
+            break
     shape = model.inputs[0].shape
-    if len(shape) == 4 and shape[1] and shape[1] == shape[2]:
-        return checked_image_size(shape[1], path)
+    if own is None and len(shape) == 4 and shape[1] and shape[1] == shape[2]:
+        own = shape[1]
+    size = meta.get("image_size")
+    if size is not None:
+        size = checked_image_size(size, path)
+        if own is not None and int(own) != size:
+            # Images would be resized to one size, then by the model to another.
+            raise ModelFileError(f"{printable(path.name)} says its images are {size} pixels "
+                                 f"wide, but the model itself works at {int(own)}; the file "
+                                 "was changed or damaged. It was not loaded.")
+        return size
+    if own is not None:
+        return checked_image_size(own, path)
     raise ModelFileError(f"{path.name}: cannot tell which image size the model expects.")
 
 

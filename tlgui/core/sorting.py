@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from tlgui.core.atomic import atomic_path
 from tlgui.core.destinations import check_folder_output, check_not_input
-from tlgui.core.entries import EntryProblem, open_regular, printable
+from tlgui.core.entries import EntryProblem, kind_of, open_regular, printable
 from tlgui.core.errors import Cancelled, TlguiError, UnsafeDestination, os_reason
 from tlgui.core.events import Notice, Report, StageProgress, ignore
 
@@ -157,11 +157,20 @@ def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: floa
     protected = protected_folders(inputs, [r for r, _ in usable])
     counts: dict[str, int] = {}
     checked: set[str] = set()
+    unusable: dict[str, int] = {}  # class folders that cannot be made: files left out
     for done, (r, label) in enumerate(usable, start=1):
         if cancel.is_set():
             raise Cancelled("Sorting cancelled; the files copied so far are complete.")
         folder = UNSURE_FOLDER if r.confidence < min_confidence else safe_folder_name(label)
         where = dest / folder
+        if folder in unusable:
+            unusable[folder] += 1
+            continue
+        if os.path.lexists(where) and not os.path.isdir(where):
+            unusable[folder] = 1
+            report(Notice("warning", f"{printable(where)} is {kind_of(os.lstat(where).st_mode)}"
+                                     f", not a folder: files of '{folder}' are not copied."))
+            continue
         try:
             where.mkdir(parents=True, exist_ok=True)
             if folder not in checked:
@@ -182,4 +191,6 @@ def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: floa
             continue
         counts[folder] = counts.get(folder, 0) + 1
         report(StageProgress("sort", done, len(usable), "Copying into class folders"))
+    for folder, n in unusable.items():
+        log.warning("%d file(s) not copied into %s", n, dest / folder)
     return counts
