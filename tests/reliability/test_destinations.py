@@ -77,7 +77,7 @@ def test_csv_inside_an_input_folder_is_refused(model: Path, photos: Path,
     for target in (photos / "green" / "img_000.jpg", photos / "results.csv"):
         assert main(["predict", str(model), str(photos), "--csv", str(target),
                      "--overwrite"]) == 1
-        assert "a folder being read" in _err(capsys)
+        assert "a dataset or input folder" in _err(capsys)
     assert snapshot(photos) == before
 
 
@@ -143,7 +143,7 @@ def test_sort_into_class_folders_linked_into_an_input_is_refused(
         (dest / name).symlink_to(photos / "red", target_is_directory=True)
     before = snapshot(photos)
     assert main(["predict", str(model), str(photos), "--sort-into", str(dest)]) == 1
-    assert "a folder being read" in _err(capsys)
+    assert "a dataset or input folder" in _err(capsys)
     assert snapshot(photos) == before
 
 
@@ -224,7 +224,7 @@ def test_train_destinations_are_checked_before_training(
         return real_mkstemp(*args, **kwargs)
 
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
-    cases = [(photos / "red" / "model.keras", "a folder being read"),
+    cases = [(photos / "red" / "model.keras", "a dataset or input folder"),
              (tmp_path / "model.h5", "must end in .keras"),
              (read_only / "m.keras", "read-only"),
              (existing, "already exists")]
@@ -246,7 +246,7 @@ def test_runs_are_never_written_inside_the_dataset(
     monkeypatch.setenv("TLGUI_DATA_DIR", str(photos / "red" / "tlgui-data"))
     before = snapshot(photos)
     assert main(["train", str(photos), *TRAIN_TINY]) == 1
-    assert "a folder being read" in _err(capsys)
+    assert "a dataset or input folder" in _err(capsys)
     assert snapshot(photos) == before
 
 
@@ -330,9 +330,13 @@ def test_empty_paths_are_usage_errors(model: Path, photos: Path,
 
 
 def test_an_absurd_image_size_is_refused_before_any_work(
-        isolated_dirs: Path, photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        isolated_dirs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Kept small with no epochs: before the check, 5000 px filled the pixel cache with
+    # 75 MB an image, and training at that size was killed for lack of memory.
+    few = make_dataset(tmp_path / "few", classes=("red", "green"), per_class=2)
     for size in ("5000", "0"):
-        assert main(["train", str(photos), "--weights", "none", "--image-size", size]) == 1
+        assert main(["train", str(few), "--weights", "none", "--image-size", size,
+                     "--epochs", "0", "--fine-tune-epochs", "0"]) == 1
         assert "--image-size must be between 16 and 2048" in _err(capsys)
     assert not (isolated_dirs / "cache").exists() and _runs(isolated_dirs) == []
 
@@ -367,3 +371,14 @@ def test_a_failed_export_leaves_no_folder_behind(model: Path, tmp_path: Path,
         with pytest.raises(ExportError, match="the disk is full"):
             export.export_run(model, fmt, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+
+
+def test_an_export_never_goes_into_the_dataset_the_run_was_trained_on(
+        isolated_dirs: Path, photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", str(photos), *TRAIN_TINY]) == 0
+    (run,) = _runs(isolated_dirs)
+    before = snapshot(photos)
+    assert main(["export", str(run), "--format", "onnx", "--out",
+                 str(photos / "red" / "m.onnx")]) == 1
+    assert "a dataset or input folder" in _err(capsys)
+    assert snapshot(photos) == before

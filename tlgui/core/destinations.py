@@ -123,7 +123,7 @@ def check_not_input(path: str | Path, inputs: Iterable[str | Path] = (),
         ident = _identity(folder)
         if ident is not None and ident in above:
             raise UnsafeDestination(dest, f"{printable(dest)} is inside {printable(folder)}, "
-                                          "a folder being read; tlgui never writes there. "
+                                          "a dataset or input folder; tlgui never writes there. "
                                           "Choose a place outside it.", folder)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import threading
 from pathlib import Path
@@ -77,11 +78,23 @@ def export_run(run: Path, fmt: str, out: Path, report: Report = ignore,
 
     run = Path(run).expanduser()
     source = run / MODEL_FILE if run.is_dir() else run
-    check_export_target(fmt, Path(out), overwrite=overwrite, model=source)
+    # Nor inside the dataset the run was trained on.
+    trained_on = _dataset_of(run) if run.is_dir() else None
+    check_export_target(fmt, Path(out), overwrite=overwrite, model=source,
+                        inputs=[trained_on] if trained_on else [])
     loaded = load_classifier(run)
     return export_model(loaded.model, loaded.class_names, loaded.image_size, fmt, out,
                         report, cancel, extra=loaded.meta, overwrite=overwrite,
                         model_path=source)
+
+
+def _dataset_of(run: Path) -> Path | None:
+    from tlgui.core.runs import RunFolder
+
+    status = RunFolder.__new__(RunFolder)
+    status.path = run
+    dataset = status.read_status().get("dataset")
+    return Path(dataset) if isinstance(dataset, str) and os.path.isdir(dataset) else None
 
 
 def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_size: int,

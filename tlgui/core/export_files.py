@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tlgui.core.atomic import TEMP_PREFIX, atomic_path, missing_folders, set_default_mode
@@ -144,7 +144,7 @@ def _check_savedmodel_target(target: Path, overwrite: bool) -> None:
 
 
 def check_export_target(fmt: str, out: Path, *, overwrite: bool = False,
-                        model: Path | None = None) -> None:
+                        model: Path | None = None, inputs: Iterable[Path] = ()) -> None:
     """Checks every file a ``fmt`` export to ``out`` writes, before any work.
 
     Args:
@@ -153,6 +153,7 @@ def check_export_target(fmt: str, out: Path, *, overwrite: bool = False,
         overwrite: existing files may be replaced (never the model, never a folder of
             other files).
         model: the model file being exported, which is never replaced.
+        inputs: folders never written into (the dataset the model was trained on).
 
     Raises:
         ExportError: unknown format.
@@ -164,8 +165,9 @@ def check_export_target(fmt: str, out: Path, *, overwrite: bool = False,
     if fmt not in FORMATS:
         raise ExportError(f"Unknown export format '{fmt}'; use one of {', '.join(FORMATS)}.")
     out = Path(out).expanduser()
+    inputs = list(inputs)
     if fmt == "savedmodel":
-        check_not_input(out, model=model)
+        check_not_input(out, inputs, model)
         _check_savedmodel_target(out, overwrite)
         check_writable_folder(out.parent)
         return
@@ -176,4 +178,4 @@ def check_export_target(fmt: str, out: Path, *, overwrite: bool = False,
                                      f"folder there. Give a name ending in {SUFFIX[fmt]}, "
                                      "or a folder.")
     for path in paths:
-        check_output(path, model=model, overwrite=overwrite)
+        check_output(path, inputs=inputs, model=model, overwrite=overwrite)

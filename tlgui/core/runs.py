@@ -22,7 +22,7 @@ from typing import Any
 from tlgui.core.atomic import atomic_write_json, atomic_write_text
 from tlgui.core.config import TrainConfig
 from tlgui.core.destinations import check_folder_output
-from tlgui.core.entries import printable
+from tlgui.core.entries import EntryProblem, open_regular, printable
 from tlgui.core.errors import WriteError
 from tlgui.core.paths import runs_dir
 
@@ -105,7 +105,9 @@ class RunFolder:
         """Writes the config, class names and a ``running`` status."""
         atomic_write_json(self.path / "config.json", config.to_dict())
         atomic_write_json(self.path / "classes.json", list(class_names))
-        self.write_status("running", dataset=printable(dataset_root), backbone=config.backbone)
+        # Kept exactly (JSON escapes odd bytes), so an export can tell the dataset apart.
+        self.write_status("running", dataset=os.path.abspath(dataset_root),
+                          backbone=config.backbone)
 
     def write_status(self, state: str, **extra: Any) -> None:
         """Updates ``status.json``, keeping earlier keys."""
@@ -121,7 +123,7 @@ class RunFolder:
     def read_status(self) -> dict[str, Any]:
         """The current status, or an empty dict."""
         try:
-            data = json.loads((self.path / "status.json").read_text("utf-8"))
+            data = read_json(self.path / "status.json")
             return data if isinstance(data, dict) else {}
         except (OSError, ValueError):
             return {}
@@ -150,7 +152,7 @@ def read_run(path: Path) -> RunInfo:
     if state == "running" and not (isinstance(pid, int) and pid > 0 and _pid_alive(pid)):
         state = "incomplete"
     try:
-        history = json.loads((path / "history.json").read_text("utf-8"))
+        history = read_json(path / "history.json")
     except (OSError, ValueError):
         history = []
     if not isinstance(history, list):
@@ -161,7 +163,7 @@ def read_run(path: Path) -> RunInfo:
     return RunInfo(
         path=path,
         state=state,
-        dataset=str(data.get("dataset", "?")),
+        dataset=printable(str(data.get("dataset", "?"))),
         backbone=str(data.get("backbone", "?")),
         started=str(data.get("started", "?")),
         best_val_accuracy=max(accs) if accs else None,
@@ -181,7 +183,7 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
 
 def load_class_names(run_path: Path) -> tuple[str, ...]:
     """The class names of a run."""
-    return tuple(json.loads((run_path / "classes.json").read_text("utf-8")))
+    return tuple(read_json(run_path / "classes.json"))
 
 
 def read_json(path: Path) -> Any:
@@ -191,7 +193,11 @@ def read_json(path: Path) -> Any:
         OSError: missing or unreadable.
         ValueError: too large or not JSON.
     """
-    with open(path, "rb") as fh:
+    try:
+        fh = open_regular(path)  # a planted pipe would block the list of runs
+    except EntryProblem as exc:
+        raise OSError(errno.EINVAL, f"{path.name}: {exc.reason}") from exc
+    with fh:
         data = fh.read(MAX_JSON_BYTES + 1)
     if len(data) > MAX_JSON_BYTES:
         raise ValueError(f"{path.name} is larger than {MAX_JSON_BYTES // 2**20} MB")
