@@ -28,6 +28,7 @@ from tlgui.core.dataset_checks import (  # noqa: F401 - the limits are imported 
 from tlgui.core.entries import (
     LINKED_FOLDER,
     EntryProblem,
+    folder_kind,
     kind_of,
     printable,
     regular_file,
@@ -152,11 +153,11 @@ def _list_folder(folder: Path) -> _Listing:
             continue
         path = Path(entry.path)
         try:
-            real_dir = entry.is_dir(follow_symlinks=False)
-            link = entry.is_symlink()
+            kind = folder_kind(entry)
         except OSError as exc:
             out.problems.append(Problem(path, stat_reason(exc, path)))
             continue
+        real_dir = kind == "folder"
         if real_dir and undecodable(entry.name):
             out.problems.append(Problem(path, "folder name is not valid UTF-8 text, so it "
                                               "cannot name a class; rename the folder"))
@@ -167,7 +168,7 @@ def _list_folder(folder: Path) -> _Listing:
                                               "class; rename the folder"))
         elif real_dir:
             out.folders.append(path)
-        elif link and os.path.isdir(path):
+        elif kind == "linked folder":
             out.problems.append(Problem(path, f"{LINKED_FOLDER} (a class folder must be a "
                                               "real folder inside the dataset)"))
         else:

@@ -149,6 +149,19 @@ def sorted_entries(folder: Path) -> list[os.DirEntry[str]]:
         return sorted(it, key=lambda e: e.name)
 
 
+def folder_kind(entry: os.DirEntry[str]) -> str:
+    """``"folder"`` (a real one), ``"linked folder"`` (a link to one) or ``"other"``.
+
+    Raises:
+        OSError: the entry cannot be looked at.
+    """
+    if entry.is_dir(follow_symlinks=False):
+        return "folder"
+    if entry.is_symlink() and _is_dir(Path(entry.path)):
+        return "linked folder"
+    return "other"
+
+
 def walk_files(folder: Path, skip: Callable[[str], bool] = lambda name: False,
                ) -> Iterator[tuple[Path, str | None]]:
     """Every entry below ``folder`` that is not a folder, in a stable order.
@@ -173,15 +186,13 @@ def walk_files(folder: Path, skip: Callable[[str], bool] = lambda name: False,
                 continue
             path = Path(entry.path)
             try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-                link_to_dir = not is_dir and entry.is_symlink() and \
-                    _is_dir(path)
+                kind = folder_kind(entry)
             except OSError as exc:
                 yield path, stat_reason(exc, path)
                 continue
-            if is_dir:
+            if kind == "folder":
                 subfolders.append(path)
-            elif link_to_dir:
+            elif kind == "linked folder":
                 yield path, LINKED_FOLDER
             else:
                 yield path, None
