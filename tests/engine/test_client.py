@@ -18,6 +18,7 @@ from tlgui.core.config import PhaseConfig, TrainConfig
 from tlgui.core.errors import Cancelled, DatasetError, RecompileRequired
 from tlgui.core.events import EpochEnded, Event, PhaseStarted, RunStarted, StageProgress
 from tlgui.core.layer_tree import own_flags, set_fine_tune_at
+from tlgui.core.metrics import evaluation_from_data
 from tlgui.core.runs import RunFolder
 from tlgui.engine import codec
 from tlgui.engine.client import EngineClient, describe_exit, engine_command
@@ -53,7 +54,8 @@ def _train_params(ds: object, token: str, config: TrainConfig, flags: object,
             "data_dir": str(where / "data"), "cache_dir": str(where / "cache")}
 
 
-def test_scan_build_train_evaluate_open(client: EngineClient, dataset: tuple, tmp_path: Path) -> None:  # type: ignore[type-arg]
+def test_scan_build_train_evaluate_open(client: EngineClient, dataset: tuple,  # type: ignore[type-arg]
+                                        tmp_path: Path) -> None:
     ds, token = dataset
     assert ds.class_names == ("blue", "green", "red") and token
     info = codec.model_info_from_data(client.call(
@@ -72,7 +74,7 @@ def test_scan_build_train_evaluate_open(client: EngineClient, dataset: tuple, tm
     assert (summary.run / "layers.json").is_file()
     trained = codec.model_info_from_data(data["model"])
     assert trained.trained and trained.run == summary.run
-    ev = codec.evaluation_from_data(client.call(
+    ev = evaluation_from_data(client.call(
         "evaluate", {"dataset": codec.dataset_ref(ds, token, TINY.split),
                      "run": str(summary.run)}))
     assert ev.total == len(ds.validation)

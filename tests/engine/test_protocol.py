@@ -15,7 +15,7 @@ from tlgui.core.config import TrainConfig
 from tlgui.core.dataset import Dataset, Problem, Sample
 from tlgui.core.errors import DatasetError, RecompileRequired, TlguiError
 from tlgui.core.layer_tree import Block, LayerNode, from_dict, link, own_flags, to_dict
-from tlgui.core.metrics import summarize
+from tlgui.core.metrics import evaluation_from_data, evaluation_to_data, summarize
 from tlgui.core.outcomes import ModelInfo, TrainSummary
 from tlgui.core.prediction import Prediction
 from tlgui.engine import codec
@@ -143,7 +143,7 @@ def test_model_info_and_summary_round_trip() -> None:
                                                     "params": True, "trainable_params": 0,
                                                     "editable": False, "own": True}])
 def test_a_malformed_tree_is_refused(bad: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="layer tree"):
         from_dict(bad)
 
 
@@ -159,11 +159,11 @@ def test_a_deep_tree_is_refused() -> None:
 def test_evaluation_and_predictions_round_trip() -> None:
     probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])
     ev = summarize([Path("a"), Path(ODD), Path("c")], np.array([0, 0, 1]), probs, ("x", "y"))
-    back = codec.evaluation_from_data(codec.evaluation_to_data(ev))
+    back = evaluation_from_data(evaluation_to_data(ev))
     assert back.accuracy == ev.accuracy and back.misses == ev.misses
     np.testing.assert_array_equal(back.confusion, ev.confusion)
-    with pytest.raises(ValueError):
-        codec.evaluation_from_data({"class_names": ["a"], "confusion": [[1, 2]]})
+    with pytest.raises(ValueError, match="not an evaluation"):
+        evaluation_from_data({"class_names": ["a"], "confusion": [[1, 2]]})
     p = Prediction(Path(ODD), (("x", 0.75), ("y", 0.25)))
     assert codec.prediction_from_data(codec.prediction_to_data(p)) == p
     e = Prediction(Path("gone.jpg"), error="no such file")

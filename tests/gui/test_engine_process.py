@@ -111,7 +111,7 @@ def test_no_stall_during_a_default_training_run_with_evaluation(  # type: ignore
 @pytest.mark.gui
 def test_closing_during_training_is_quick_and_leaves_no_process(  # type: ignore[no-untyped-def]
         qtbot, settings_dir: Path, tiny_dataset: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     win = MainWindow()  # with an engine of its own, which closing must end
     qtbot.addWidget(win)
     win.model_panel.set_config(LONG)
@@ -138,6 +138,8 @@ def test_closing_during_training_is_quick_and_leaves_no_process(  # type: ignore
         if (run / name).exists():
             json.loads((run / name).read_text())
     assert not [p for p in run.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    qtbot.wait(200)
+    assert "Traceback" not in capfd.readouterr().err
 
 
 @pytest.mark.gui

@@ -55,7 +55,8 @@ def test_drop_train_export_predict(qtbot, window, tiny_dataset: Path, tmp_path: 
     frozen_before = [w.numpy() for w in fresh.layer_at(path).weights]
     top_before = [w.numpy() for w in fresh.layer_at(top_path).weights]
     assert model.setData(target, Qt.CheckState.Unchecked, CHECK)
-    assert layers.banner.isVisible() and layers.banner_label.text() == RECOMPILE_TEXT
+    qtbot.waitUntil(layers.banner.isVisible, timeout=1000)
+    assert layers.banner_label.text() == RECOMPILE_TEXT
     assert not win.training_panel.start_button.isEnabled()
     assert not win.train_action.isEnabled()
     assert "recompile" in win.training_panel.reason_label.text().lower()

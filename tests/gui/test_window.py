@@ -128,7 +128,7 @@ def test_settings_persist_between_sessions(qtbot, settings_dir: Path,  # type: i
     first.model_panel.set_config(TINY)
     first.model_panel.phase1.epochs.setValue(7)
     first.model_panel.phase2.rate.setValue(3e-5)
-    first.model_panel.backbones.selectRow(0)
+    first.model_panel.backbones.setCurrentIndex(0)
     first.resize(701, 603)
     first.show()
     first.session.open_dataset(tiny_dataset)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import threading
 from pathlib import Path
@@ -41,7 +40,7 @@ from tlgui.core.export_files import (  # noqa: F401 - output_paths etc. are impo
     staged_dir,
 )
 from tlgui.core.model_file import save_keras
-from tlgui.core.runs import MODEL_FILE
+from tlgui.core.runs import MODEL_FILE, run_dataset
 
 log = logging.getLogger(__name__)
 
@@ -79,22 +78,13 @@ def export_run(run: Path, fmt: str, out: Path, report: Report = ignore,
     run = Path(run).expanduser()
     source = run / MODEL_FILE if run.is_dir() else run
     # Nor inside the dataset the run was trained on.
-    trained_on = _dataset_of(run) if run.is_dir() else None
+    trained_on = run_dataset(run) if run.is_dir() else None
     check_export_target(fmt, Path(out), overwrite=overwrite, model=source,
                         inputs=[trained_on] if trained_on else [])
     loaded = load_classifier(run)
     return export_model(loaded.model, loaded.class_names, loaded.image_size, fmt, out,
                         report, cancel, extra=loaded.meta, overwrite=overwrite,
                         model_path=source)
-
-
-def _dataset_of(run: Path) -> Path | None:
-    from tlgui.core.runs import RunFolder
-
-    status = RunFolder.__new__(RunFolder)
-    status.path = run
-    dataset = status.read_status().get("dataset")
-    return Path(dataset) if isinstance(dataset, str) and os.path.isdir(dataset) else None
 
 
 def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_size: int,

@@ -15,11 +15,14 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from tlgui.core.entries import EntryProblem, open_regular, regular_file
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF"})
 IMAGE_SUFFIXES = frozenset(
@@ -156,6 +159,8 @@ def _check_pixels(width: int, height: int) -> None:
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
+    import numpy as np  # here, not at the top: the window imports this module at start
+
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16-bit and 32-bit integer greyscale: scale the full range down to 8 bits, in
         # float32 (4 bytes a pixel, half of float64's peak). v / 257 + 0.5 never lies
@@ -193,6 +198,8 @@ def decode_rgb(path: Path, draft_size: int | None = None) -> np.ndarray:
     Raises:
         ImageProblem: the file is unreadable, truncated or not an image.
     """
+    import numpy as np
+
     with _as_image_problem("corrupt or truncated image", "cannot decode image"), \
             _open(path) as img:
         if img.format not in SUPPORTED_FORMATS:

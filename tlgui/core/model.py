@@ -279,11 +279,18 @@ class ClassifierModel:
 
         Args:
             at: an index into ``backbone.layers``, a layer name, or None for the top
-                ~35% of the backbone.
+                ~35% of the backbone, from the start of the block at that mark.
         """
         layers = self.backbone.layers
         if at is None:
-            return round(len(layers) * (1 - DEFAULT_FINE_TUNE_FRACTION))
+            # The start of the block holding the 35% mark: a start inside a block left
+            # that block half trained, which the plain layer view shows as "some layers".
+            from tlgui.core.layer_tree_keras import find_blocks
+
+            index = round(len(layers) * (1 - DEFAULT_FINE_TUNE_FRACTION))
+            block = next((b for b in find_blocks(self.backbone) if b.first <= index <= b.last),
+                         None)
+            return block.first if block is not None else index
         if isinstance(at, str) and not at.lstrip("-").isdigit():
             for i, layer in enumerate(layers):
                 if layer.name == at:

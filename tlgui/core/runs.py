@@ -24,6 +24,7 @@ from tlgui.core.config import TrainConfig
 from tlgui.core.destinations import check_folder_output
 from tlgui.core.entries import EntryProblem, open_regular, printable
 from tlgui.core.errors import WriteError
+from tlgui.core.outcomes import TrainSummary
 from tlgui.core.paths import runs_dir
 
 MODEL_FILE = "model.keras"
@@ -219,3 +220,62 @@ def load_layers(run_path: Path) -> tuple[tuple[tuple[str, ...], bool], ...]:
         return tuple((tuple(str(n) for n in path), bool(flag)) for path, flag in data)
     except (OSError, ValueError, TypeError):
         return ()
+
+
+def run_dataset(run_path: Path) -> Path | None:
+    """The dataset folder a run trained on, as its status says (None when unknown)."""
+    status = RunFolder.__new__(RunFolder)
+    status.path = run_path
+    root = status.read_status().get("dataset")
+    return Path(root) if isinstance(root, str) and root and root != "?" else None
+
+
+def kept_epoch(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The epoch whose weights a run's model holds: the best validation accuracy, ties to
+    the lower validation loss (phase 2 only replaces phase 1's best when it beats it)."""
+    def score(h: dict[str, Any]) -> tuple[float, float]:
+        acc, loss = h.get("val_accuracy"), h.get("val_loss")
+        if not isinstance(acc, (int, float)) or acc != acc:  # NaN: no validation images
+            loss = h.get("loss")
+            return (0.0, -float(loss) if isinstance(loss, (int, float)) else 0.0)
+        return (float(acc), -float(loss) if isinstance(loss, (int, float)) and loss == loss
+                else 0.0)
+
+    rows = [h for h in history if isinstance(h, dict) and "epoch" in h]
+    return max(rows, key=score) if rows else None
+
+
+def load_summary(run_path: Path) -> TrainSummary:
+    """What a finished (or stopped) run produced, read back from its folder."""
+    status = RunFolder.__new__(RunFolder)
+    status.path = run_path
+    data = status.read_status()
+    try:
+        history = read_json(run_path / "history.json")
+        if not isinstance(history, list):
+            history = []
+    except (OSError, ValueError):
+        history = []
+    history = [h for h in history if isinstance(h, dict)]
+
+    def per_phase(key: str) -> dict[int, float]:
+        raw = data.get(key)
+        if not isinstance(raw, dict):
+            return {}
+        out = {}
+        for k, v in raw.items():
+            try:
+                out[int(k)] = float(v)
+            except (TypeError, ValueError):
+                continue
+        return out
+
+    accuracy = per_phase("phase_accuracy")
+    if not accuracy:
+        for h in history:
+            phase, acc = h.get("phase"), h.get("val_accuracy")
+            if isinstance(phase, int) and isinstance(acc, (int, float)):
+                accuracy[phase] = max(accuracy.get(phase, 0.0), float(acc))
+    return TrainSummary(history=history, run=run_path, phase_seconds=per_phase("phase_seconds"),
+                        phase_accuracy=accuracy, cancelled=data.get("state") == "cancelled",
+                        model_saved=(run_path / MODEL_FILE).is_file())

@@ -203,8 +203,11 @@ class EngineClient:
         if proc is None or proc.stdin is None:
             raise BrokenPipeError("no engine")
         with self._send_lock:
-            proc.stdin.write(encode(message))
-            proc.stdin.flush()
+            try:
+                proc.stdin.write(encode(message))
+                proc.stdin.flush()
+            except ValueError as exc:  # the pipe was closed by stop()
+                raise BrokenPipeError("the engine's input is closed") from exc
 
     def _read_loop(self, proc: subprocess.Popen[bytes], stream: IO[bytes],
                    generation: int) -> None:

@@ -16,8 +16,6 @@ from tlgui.core.config import SplitConfig, TrainConfig
 from tlgui.core.dataset import Dataset, Problem, Sample
 from tlgui.core.layer_tree import from_dict as tree_from_dict
 from tlgui.core.layer_tree import to_dict as tree_to_dict
-from tlgui.core.metrics import evaluation_from_data as evaluation_from_data
-from tlgui.core.metrics import evaluation_to_data as evaluation_to_data
 from tlgui.core.outcomes import ModelInfo, TrainSummary
 from tlgui.core.prediction import Prediction
 

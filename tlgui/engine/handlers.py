@@ -183,6 +183,7 @@ class Handlers:
 
     def evaluate(self, params: dict[str, Any], report: Report, cancel: threading.Event) -> Any:
         from tlgui.core.evaluate import evaluate_model
+        from tlgui.core.metrics import evaluation_to_data
         from tlgui.core.pixel_cache import PixelCache
 
         ds = self.dataset(params["dataset"], report, cancel)
@@ -193,7 +194,7 @@ class Handlers:
             cm = self._model_for(params, report)
             ev = evaluate_model(cm.model, cm.image_size, ds, split, cache=cache, report=report,
                                 cancel=cancel)
-        data = codec.evaluation_to_data(ev)
+        data = evaluation_to_data(ev)
         run = params.get("run")
         if run:
             try:

@@ -33,6 +33,11 @@ MAX_GALLERY = 300
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
+def plural(n: int, word: str) -> str:
+    """``word`` for one, ``word + s`` otherwise."""
+    return word if n == 1 else word + "s"
+
+
 def _pct(x: float) -> str:
     return "–" if math.isnan(x) else f"{x:.1%}"
 
@@ -100,13 +105,16 @@ class EvaluatePanel(QWidget):
         self.gallery_box = QGroupBox("Misclassified images, worst first (double-click opens)")
         QVBoxLayout(self.gallery_box).addWidget(self.gallery)
 
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(tables)
-        split.addWidget(self.gallery_box)
-        split.setStretchFactor(1, 1)
+        self.split = QSplitter(Qt.Orientation.Vertical)
+        self.split.addWidget(tables)
+        self.split.addWidget(self.gallery_box)
+        self.split.setStretchFactor(1, 1)
+        for table in (self.confusion, self.metrics):
+            table.verticalHeader().setDefaultSectionSize(
+                table.fontMetrics().height() + 8)
         v = QVBoxLayout(self)
         v.addLayout(top)
-        v.addWidget(split, 1)
+        v.addWidget(self.split, 1)
         thumbnails.ready.connect(self._on_thumbnail)
 
     def show_evaluation(self, ev: Any) -> None:
@@ -114,9 +122,10 @@ class EvaluatePanel(QWidget):
         names = list(ev.class_names)
         n = len(names)
         self.again_button.setEnabled(True)
+        wrong = len(ev.misses)
         self.summary.setText(
             f"<b>{ev.accuracy:.1%}</b> of {ev.total:,} {ev.split} images classified correctly; "
-            f"{len(ev.misses)} mistakes.")
+            + (f"{wrong:,} {plural(wrong, 'mistake')}." if wrong else "no mistakes."))
         self.confusion.setRowCount(n)
         self.confusion.setColumnCount(n)
         self.confusion.setHorizontalHeaderLabels(names)
@@ -158,7 +167,21 @@ class EvaluatePanel(QWidget):
             if pix is not None:
                 tile.setIcon(QIcon(pix))
         self.gallery_box.setTitle(
-            f"Misclassified images, worst first ({len(ev.misses)}; double-click opens one)")
+            f"Misclassified images, worst first ({len(ev.misses)}; double-click opens one)"
+            if ev.misses else "Misclassified images: none")
+        self._fit_tables(n)
+
+    def _fit_tables(self, n: int) -> None:
+        """Gives the tables the height their rows need (up to 12 classes) and the
+        mistakes what is left, so a few classes never need scrolling."""
+        for table in (self.confusion, self.metrics):
+            table.resizeRowsToContents()
+        rows = min(n, 12)
+        row_h = max(self.metrics.rowHeight(0) if n else 24, self.confusion.rowHeight(0)
+                    if n else 24)
+        needed = self.metrics.horizontalHeader().height() + rows * row_h + 70
+        total = sum(self.split.sizes()) or self.height()
+        self.split.setSizes([needed, max(120, total - needed)])
 
     def clear(self) -> None:
         self.summary.setText("Train a model first: its results on the validation images "

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from tlgui.core.config import PhaseConfig, SplitConfig, TrainConfig
 from tlgui.core.errors import Cancelled, ConfigError
 from tlgui.core.layer_tree import Flags
-from tlgui.core.metrics import Evaluation
 from tlgui.core.outcomes import ModelInfo, TrainSummary
 from tlgui.core.paths import cache_dir, data_dir
 from tlgui.core.prediction import Prediction
@@ -24,6 +23,7 @@ from tlgui.engine import codec
 
 if TYPE_CHECKING:
     from tlgui.core.dataset import Dataset
+    from tlgui.core.metrics import Evaluation
     from tlgui.gui.engine_host import EngineHost
 
 Report = Callable[[object], None]
@@ -111,7 +111,9 @@ def evaluate(engine: EngineHost, dataset: Dataset, token: str, split: SplitConfi
     """Classifies the validation images with the engine's model (saved into ``run``)."""
     params = {"dataset": codec.dataset_ref(dataset, token, split),
               "run": str(run) if run else None, "cache_dir": str(cache_dir())}
-    return codec.evaluation_from_data(engine.call("evaluate", params, report, cancel))
+    from tlgui.core.metrics import evaluation_from_data
+
+    return evaluation_from_data(engine.call("evaluate", params, report, cancel))
 
 
 def export(engine: EngineHost, run: Path | None, fmt: str, out: Path, report: Report,

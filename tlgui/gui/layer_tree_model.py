@@ -16,14 +16,16 @@ _STATES = {"checked": Qt.CheckState.Checked, "unchecked": Qt.CheckState.Unchecke
 
 
 class LayerTreeModel(QAbstractItemModel):
-    """Columns: layer (with its tick), type, output shape, parameters, note.
+    """Columns: layer (with its tick), type (with a short note), output shape, parameters.
+
+    Four columns fit a 1024 px window beside the settings; the full note is the tooltip.
 
     Args:
         on_toggle: called with (path, trainable) when the user ticks or unticks a layer;
             it changes the flags in the tree, then ``refresh`` repaints.
     """
 
-    HEADERS = ("Layer", "Type", "Output shape", "Parameters", "Note")
+    HEADERS = ("Layer", "Type", "Output shape", "Parameters")
     NODE_ROLE = Qt.ItemDataRole.UserRole + 1
 
     def __init__(self, on_toggle: Callable[[tuple[str, ...], bool], None] | None = None) -> None:
@@ -124,9 +126,9 @@ class LayerTreeModel(QAbstractItemModel):
         node: LayerNode = index.internalPointer()
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (node.name, node.type_name, node.output_shape,
-                    f"{node.params:,}" if node.params else "–",
-                    _short_note(node))[col]
+            note = _short_note(node)
+            return (node.name, f"{node.type_name} · {note}" if note else node.type_name,
+                    node.output_shape, f"{node.params:,}" if node.params else "–")[col]
         if role == Qt.ItemDataRole.CheckStateRole and col == 0 and node.editable:
             return _STATES[node.check_state()]
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QToolBar
 
@@ -20,7 +20,14 @@ from tlgui.gui.icons import icon
 from tlgui.gui.model_panel import ModelPanel
 from tlgui.gui.predict_panel import PredictPanel, local_paths
 from tlgui.gui.session import Session
-from tlgui.gui.settings import app_settings, last_dataset, load_config, recent_datasets, save_config
+from tlgui.gui.settings import (
+    app_settings,
+    last_dataset,
+    last_run_of,
+    load_config,
+    recent_datasets,
+    save_config,
+)
 from tlgui.gui.thumbnails import ThumbnailCache
 from tlgui.gui.training_panel import TrainingPanel
 from tlgui.gui.workers import stop_all
@@ -44,9 +51,10 @@ class MainWindow(QMainWindow):
         self.owns_engine = engine is None
         self.engine = engine or EngineHost(saved_backend(self.settings), parent=self)
         self.thumbnails = ThumbnailCache(parent=self)
+        self._sync_queued = False
         self.session = Session(self.settings, self.engine, self)
         self.dataset_panel = DatasetPanel(self.thumbnails)
-        self.model_panel = ModelPanel(load_config(self.settings))
+        self.model_panel = ModelPanel(load_config(self.settings), self.settings)
         self.training_panel = TrainingPanel()
         self.evaluate_panel = EvaluatePanel(self.thumbnails)
         self.predict_panel = PredictPanel(self.thumbnails, self.engine)
@@ -111,6 +119,7 @@ class MainWindow(QMainWindow):
         s.model_state_changed.connect(self._sync_layers)
         s.busy_changed.connect(lambda _b: self._sync_layers())
         mp.layers.toggled.connect(s.set_trainable)
+        mp.layers.block_toggled.connect(s.set_block_trainable)
         mp.layers.fine_tune_chosen.connect(s.set_fine_tune_at)
         mp.layers.recompile_requested.connect(s.recompile)
         mp.layers.rebuild_requested.connect(s.request_build)
@@ -124,6 +133,8 @@ class MainWindow(QMainWindow):
         s.training_finished.connect(tp.training_finished)
         s.training_finished.connect(self._on_training_finished)
         s.evaluation_ready.connect(self.evaluate_panel.show_evaluation)
+        s.config_loaded.connect(mp.set_config)
+        s.run_opened.connect(self._on_run_opened)
         self.evaluate_panel.evaluate_requested.connect(s.start_evaluation)
         for source in (s, self.predict_panel):
             source.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -141,8 +152,16 @@ class MainWindow(QMainWindow):
             self._on_engine_state(self.engine.state, {})
         self.compute_label.setText(self.engine.status)
         _ = self.training_panel.plot  # pyqtgraph loads now, while the user reads
+        if self.restore_last and self.session.dataset is None:
+            self.restore_last_work()
+
+    def restore_last_work(self) -> None:
+        """Reopens the last run of the last dataset (or just the dataset) after a restart."""
         last = last_dataset(self.settings)
-        if self.restore_last and last and Path(last).is_dir() and self.session.dataset is None:
+        run = last_run_of(self.settings, last)
+        if run is not None:
+            self.session.open_run(run)
+        elif last and Path(last).is_dir():
             self.session.open_dataset(Path(last))
 
     @property
@@ -171,6 +190,14 @@ class MainWindow(QMainWindow):
         self.model_panel.set_training(running)
 
     def _sync_layers(self) -> None:
+        # Several signals ask for this at once (a job ends: busy and state change): one
+        # repaint of the layer views, on the next turn of the event loop, is enough.
+        if not self._sync_queued:
+            self._sync_queued = True
+            QTimer.singleShot(0, self._do_sync_layers)
+
+    def _do_sync_layers(self) -> None:
+        self._sync_queued = False
         self.model_panel.layers.sync(editable=not self.session.busy)
 
     def _settings_changed(self) -> None:
@@ -181,6 +208,12 @@ class MainWindow(QMainWindow):
         if isinstance(event, StageProgress):
             count = f" ({event.done}/{event.total})" if event.total else ""
             self.statusBar().showMessage(f"{event.message}{count}", 4000)
+
+    def _on_run_opened(self, result: Any, config: object) -> None:
+        self.training_panel.show_run(result, config)  # type: ignore[arg-type]
+        run = getattr(result, "run", None)
+        if run is not None and (run / "model.keras").is_file():
+            self.predict_panel.set_trained_model(run / "model.keras")
 
     def _on_training_finished(self, result: Any, outcome: str) -> None:
         run = getattr(result, "run", None)

@@ -5,26 +5,23 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QScrollArea,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -66,7 +63,6 @@ AUGMENT_MODES = (("cached_views", "Fast: a few fixed altered copies"),
                  ("off", "Off: the photos as they are"))
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 
-RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 class RateBox(QDoubleSpinBox):
@@ -97,14 +93,28 @@ class RateBox(QDoubleSpinBox):
     def stepBy(self, steps: int) -> None:
         self.setValue(self.value() * (2.0 ** steps))
 
+    def sizeHint(self) -> QSize:
+        # Ten decimals would make Qt size the box for "0.0000000100".
+        hint = super().sizeHint()
+        return QSize(min(hint.width(), 110), hint.height())
 
-class PhaseBox(QGroupBox):
-    """Epochs, learning rate, optimizer and early stopping of one phase."""
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), 80), hint.height())
+
+
+class PhaseBox(QObject):
+    """Epochs, learning rate, optimizer and early stopping of one phase.
+
+    It holds the widgets; the panel lays both phases out side by side in one grid, the
+    row labels shared, so the settings fit a 1024 px window.
+    """
 
     changed = Signal()
 
     def __init__(self, title: str, phase: int) -> None:
-        super().__init__(title)
+        super().__init__()
+        self.title = title
         self.epochs = QSpinBox()
         self.epochs.setRange(0, 1000)
         self.epochs.setToolTip(TIPS[f"epochs{phase}"])
@@ -112,22 +122,20 @@ class PhaseBox(QGroupBox):
         self.rate.setToolTip(TIPS[f"lr{phase}"])
         self.optimizer = QComboBox()
         self.optimizer.addItems(OPTIMIZERS)
+        self.optimizer.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.optimizer.setMinimumContentsLength(6)
         self.optimizer.setToolTip(TIPS["optimizer"])
-        self.stop_early = QCheckBox("after")
+        self.stop_early = QCheckBox("")
         self.stop_early.setToolTip(TIPS["patience"])
         self.patience = QSpinBox()
         self.patience.setRange(1, 100)
-        self.patience.setSuffix(" epochs without progress")
+        self.patience.setSuffix(" epochs")
         self.patience.setToolTip(TIPS["patience"])
         self.stop_early.toggled.connect(self.patience.setEnabled)
-        stop_row = QHBoxLayout()
-        stop_row.addWidget(self.stop_early)
-        stop_row.addWidget(self.patience, 1)
-        form = QFormLayout(self)
-        form.addRow("Epochs", self.epochs)
-        form.addRow("Learning rate", self.rate)
-        form.addRow("Optimizer", self.optimizer)
-        form.addRow("Stop early", stop_row)
+        self.stop_row = QHBoxLayout()
+        self.stop_row.addWidget(self.stop_early)
+        self.stop_row.addWidget(self.patience, 1)
         for w in (self.epochs, self.rate, self.patience):
             w.valueChanged.connect(self._emit)
         self.optimizer.currentIndexChanged.connect(self._emit)
@@ -158,40 +166,26 @@ class ModelPanel(QWidget):
     settings_changed = Signal()
     model_settings_changed = Signal()
 
-    def __init__(self, config: TrainConfig, parent: QWidget | None = None) -> None:
+    def __init__(self, config: TrainConfig, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._base = config
         self._loading = False
         self._debounce = QTimer(self, singleShot=True, interval=400)
         self._debounce.timeout.connect(self.model_settings_changed.emit)
 
-        self.backbones = QTableWidget(len(REGISTRY), 5)
-        self.backbones.setHorizontalHeaderLabels(
-            ["Backbone", "Input", "On disk", "Params", "Top-1"])
+        self.backbones = QComboBox()
+        for spec in REGISTRY.values():
+            self.backbones.addItem(
+                f"{spec.name}  ·  {spec.default_size} px  ·  {spec.size_mb:g} MB  ·  "
+                f"{spec.top1:.1f} % on ImageNet", spec.name)
+            self.backbones.setItemData(self.backbones.count() - 1,
+                                       f"{spec.name}: {spec.summary} {spec.params_m:g} M "
+                                       "parameters.", Qt.ItemDataRole.ToolTipRole)
         self.backbones.setToolTip(TIPS["backbone"])
-        for col, tip in enumerate((
-                "The network's name", "The photo size it was made for",
-                "Size of its weights file", "Millions of weights (without the classifier)",
-                "ImageNet top-1 accuracy: how often its first guess was right on ImageNet")):
-            header = self.backbones.horizontalHeaderItem(col)
-            if header is not None:
-                header.setToolTip(tip)
-        for row, spec in enumerate(REGISTRY.values()):
-            cells = (spec.name, f"{spec.default_size} px", f"{spec.size_mb:g} MB",
-                     f"{spec.params_m:g} M", f"{spec.top1:.1f} %")
-            for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setToolTip(f"{spec.name}: {spec.summary}")
-                if col:
-                    item.setTextAlignment(RIGHT)
-                self.backbones.setItem(row, col, item)
-        self.backbones.verticalHeader().hide()
-        self.backbones.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.backbones.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.backbones.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.backbones.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
-        self.backbones.setMinimumHeight(self.backbones.verticalHeader().length() + 30)
+        self.backbones.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.backbones.setMinimumContentsLength(20)
         self.backbone_summary = QLabel()
         self.backbone_summary.setWordWrap(True)
 
@@ -204,6 +198,9 @@ class ModelPanel(QWidget):
         self.weights_mode.addItem("A weights file…", "file")
         self.weights_mode.addItem("None: random start (for testing only)", "none")
         self.weights_mode.setToolTip(TIPS["weights"])
+        self.weights_mode.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.weights_mode.setMinimumContentsLength(16)
         self.weights_file = QLineEdit()
         self.weights_file.setPlaceholderText("an .h5 or .weights.h5 file")
         browse = QPushButton("Browse…")
@@ -218,17 +215,35 @@ class ModelPanel(QWidget):
                                        " border: 1px solid #d08080; padding: 6px; }")
         self.model_error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.model_error.setVisible(False)
+        self.weights_row = QWidget()
+        self.weights_row.setLayout(wrow)
+        wrow.setContentsMargins(0, 0, 0, 0)
         net = QGroupBox("Network")
         nf = QFormLayout(net)
-        nf.addRow(self.backbones)
+        nf.addRow("Backbone", self.backbones)
         nf.addRow(self.backbone_summary)
         nf.addRow("Image size", self.image_size)
         nf.addRow("Weights", self.weights_mode)
-        nf.addRow("", wrow)
+        nf.addRow("", self.weights_row)
         nf.addRow(self.model_error)
 
-        self.phase1 = PhaseBox("Phase 1: train the new classifier", 1)
-        self.phase2 = PhaseBox("Phase 2: fine-tune the top of the backbone", 2)
+        self.phase1 = PhaseBox("Phase 1: new classifier", 1)
+        self.phase2 = PhaseBox("Phase 2: fine-tuning", 2)
+        phases = QGroupBox("Training")
+        grid = QGridLayout(phases)
+        for col, box in ((1, self.phase1), (2, self.phase2)):
+            title = QLabel(f"<b>{box.title}</b>")
+            grid.addWidget(title, 0, col)
+            grid.addWidget(box.epochs, 1, col)
+            grid.addWidget(box.rate, 2, col)
+            grid.addWidget(box.optimizer, 3, col)
+            grid.addLayout(box.stop_row, 4, col)
+            grid.setColumnStretch(col, 1)
+        for row, text in enumerate(("Epochs", "Learning rate", "Optimizer",
+                                    "Stop early after no progress for"), start=1):
+            label = QLabel(text)
+            label.setWordWrap(True)
+            grid.addWidget(label, row, 0)
         self.batch = QSpinBox()
         self.batch.setRange(1, 1024)
         self.batch.setToolTip(TIPS["batch"])
@@ -236,7 +251,10 @@ class ModelPanel(QWidget):
         for mode, text in AUGMENT_MODES:
             self.aug_mode.addItem(text, mode)
         self.aug_mode.setToolTip(TIPS["augment"])
-        self.flip = QCheckBox("Mirror left-right")
+        self.aug_mode.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.aug_mode.setMinimumContentsLength(12)
+        self.flip = QCheckBox("Mirror")
         self.flip.setToolTip(TIPS["flip"])
         self.rotation = QSpinBox()
         self.rotation.setRange(0, 180)
@@ -252,25 +270,35 @@ class ModelPanel(QWidget):
         self.contrast.setToolTip(TIPS["contrast"])
         both = QGroupBox("Both phases")
         bf = QFormLayout(both)
-        bf.addRow("Batch size", self.batch)
-        bf.addRow("Augmentation", self.aug_mode)
-        bf.addRow("", self.flip)
-        bf.addRow("Rotation", self.rotation)
-        bf.addRow("Zoom", self.zoom)
-        bf.addRow("Contrast", self.contrast)
-
+        top_row = QHBoxLayout()
+        top_row.addWidget(self.batch)
+        top_row.addWidget(QLabel("Augmentation"))
+        top_row.addWidget(self.aug_mode, 1)
+        bf.addRow("Batch size", top_row)
+        aug_row = QHBoxLayout()
+        aug_row.addWidget(self.flip)
+        for label, spin in (("Tilt", self.rotation), ("Zoom", self.zoom),
+                            ("Contrast", self.contrast)):
+            aug_row.addWidget(QLabel(label))
+            aug_row.addWidget(spin)
+        aug_row.addStretch()
+        bf.addRow("Alter", aug_row)
         left = QWidget()
         lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(net)
-        lv.addWidget(self.phase1)
-        lv.addWidget(self.phase2)
+        lv.addWidget(phases)
         lv.addWidget(both)
         lv.addStretch()
+        # Fits a 1024 x 700 window without scrolling; the scroll area only helps on
+        # smaller screens or with large fonts.
         scroll = QScrollArea()
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(500)
-        self.layers = LayerTreePanel()
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setMinimumWidth(440)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.layers = LayerTreePanel(settings)
         split = QSplitter()
         split.addWidget(scroll)
         split.addWidget(self.layers)
@@ -278,13 +306,14 @@ class ModelPanel(QWidget):
         QVBoxLayout(self).addWidget(split)
 
         self.set_config(config)
-        self.backbones.itemSelectionChanged.connect(self._on_backbone)
+        self.backbones.currentIndexChanged.connect(self._on_backbone)
         for w in (self.phase1, self.phase2):
             w.changed.connect(self._changed)
         self.batch.valueChanged.connect(self._changed)
         for spin in (self.image_size, self.rotation, self.zoom, self.contrast):
             spin.valueChanged.connect(self._model_changed)
         self.weights_mode.currentIndexChanged.connect(self._model_changed)
+        self.weights_mode.currentIndexChanged.connect(self._show_weights_row)
         self.weights_file.editingFinished.connect(self._model_changed)
         self.aug_mode.currentIndexChanged.connect(self._model_changed)
         self.flip.toggled.connect(self._model_changed)
@@ -293,9 +322,7 @@ class ModelPanel(QWidget):
     def set_config(self, config: TrainConfig) -> None:
         self._loading = True
         self._base = config
-        names = list(REGISTRY)
-        row = names.index(config.backbone) if config.backbone in names else 0
-        self.backbones.selectRow(row)
+        self.backbones.setCurrentIndex(max(0, self.backbones.findData(config.backbone)))
         self._show_backbone()
         self.image_size.setValue(config.image_size or 0)
         if config.weights in ("imagenet", "none"):
@@ -303,6 +330,7 @@ class ModelPanel(QWidget):
         else:
             self.weights_mode.setCurrentIndex(self.weights_mode.findData("file"))
             self.weights_file.setText(config.weights)
+        self._show_weights_row()
         self.phase1.set_phase(config.phase1)
         self.phase2.set_phase(config.phase2)
         self.batch.setValue(config.batch_size)
@@ -329,8 +357,7 @@ class ModelPanel(QWidget):
             augment=AugmentConfig(**dataclasses.asdict(aug)))
 
     def _selected_backbone(self) -> str:
-        rows = self.backbones.selectionModel().selectedRows()
-        return list(REGISTRY)[rows[0].row() if rows else 0]
+        return str(self.backbones.currentData() or next(iter(REGISTRY)))
 
     def _show_backbone(self) -> None:
         spec = REGISTRY[self._selected_backbone()]
@@ -350,6 +377,9 @@ class ModelPanel(QWidget):
         if not self._loading:
             self.settings_changed.emit()
             self._debounce.start()
+
+    def _show_weights_row(self) -> None:
+        self.weights_row.setVisible(self.weights_mode.currentData() == "file")
 
     def _browse_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a weights file", "",

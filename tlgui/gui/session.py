@@ -10,6 +10,7 @@ open a run); ``busy`` names it, and panels enable their buttons from
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -20,11 +21,19 @@ from PySide6.QtCore import QObject, QSettings, Signal
 
 from tlgui.core import layer_tree
 from tlgui.core.config import TrainConfig
+from tlgui.core.errors import DatasetError
 from tlgui.core.events import RunStarted, StageProgress
-from tlgui.core.runs import read_json
+from tlgui.core.runs import (
+    EVALUATION_FILE,
+    load_config,
+    load_layers,
+    load_summary,
+    read_json,
+    run_dataset,
+)
 from tlgui.engine.codec import EngineCrashed
 from tlgui.gui import jobs
-from tlgui.gui.settings import add_recent_dataset
+from tlgui.gui.settings import LAST_RUN_KEY, add_recent_dataset, save_ticks, saved_ticks
 from tlgui.gui.workers import Job, start_job
 
 if TYPE_CHECKING:
@@ -57,6 +66,8 @@ class Session(QObject):
     status_message = Signal(str)
     error = Signal(str, object)
     model_error = Signal(str)
+    config_loaded = Signal(object)
+    run_opened = Signal(object, object)
 
     def __init__(self, settings: QSettings, engine: EngineHost,
                  parent: QObject | None = None) -> None:
@@ -75,6 +86,7 @@ class Session(QObject):
         self.current_run: Path | None = None
         self._scan_job: Job | None = None
         self._rebuild_pending = False
+        self._build_flags: layer_tree.Flags | None = None
         self.closing = False
 
     # -- state --------------------------------------------------------------------
@@ -152,11 +164,15 @@ class Session(QObject):
             self.request_build()
 
     # -- model --------------------------------------------------------------------
-    def request_build(self, keep_ticks: bool = True) -> None:
+    def request_build(self, flags: layer_tree.Flags | None = None) -> None:
         """Builds the model for the dataset's classes and the current settings.
 
-        The user's ticks are kept when the backbone stays the same.
+        Ticks come from ``flags`` when given (a run trained again), else from the model
+        shown when the backbone stays the same, else from the last session's ticks for
+        that backbone.
         """
+        if flags is not None:
+            self._build_flags = flags
         if self.dataset is None or self.closing:
             return
         if self.busy:
@@ -167,10 +183,12 @@ class Session(QObject):
         self.model_problem = ""
         self.model_error.emit("")
         config = self.config_source()
-        flags = None
-        if keep_ticks and self.model is not None and self.model.backbone == config.backbone \
+        flags, self._build_flags = self._build_flags, None
+        if flags is None and self.model is not None and self.model.backbone == config.backbone \
                 and self.model.image_size == (config.image_size or self.model.image_size):
             flags = layer_tree.own_flags(self.model.tree)
+        if flags is None:
+            flags = saved_ticks(self.settings, config)
         self._set_busy("building")
         self.job = start_job(
             "build", functools.partial(jobs.build_model, self.engine, config,
@@ -215,26 +233,32 @@ class Session(QObject):
             self.request_build()
         self.model_state_changed.emit()
 
+    def ticks_changed(self) -> None:
+        """Remembers the ticks for the next session and tells the panels."""
+        if self.model is not None:
+            save_ticks(self.settings, self.model.config, layer_tree.own_flags(self.model.tree))
+        self.model_state_changed.emit()
+
     def set_trainable(self, path: tuple[str, ...], trainable: bool) -> None:
         """A layer tick changed (the engine learns of it at the next recompile)."""
         if self.model is None or self.busy:
             return
         layer_tree.set_trainable(self.model.tree, path, trainable)
-        self.model_state_changed.emit()
+        self.ticks_changed()
 
     def set_block_trainable(self, block: int, trainable: bool) -> None:
         """A block tick of the plain layer view changed."""
         if self.model is None or self.busy:
             return
         layer_tree.set_block_trainable(self.model.tree, block, trainable)
-        self.model_state_changed.emit()
+        self.ticks_changed()
 
     def set_fine_tune_at(self, index: int | None) -> None:
         """Unfreezes the backbone from ``index`` up (None freezes all of it)."""
         if self.model is None or self.busy:
             return
         layer_tree.set_fine_tune_at(self.model.tree, index)
-        self.model_state_changed.emit()
+        self.ticks_changed()
 
     def recompile(self) -> None:
         """Compiles the engine's model with the current ticks (clears the recompile gate)."""
@@ -294,6 +318,8 @@ class Session(QObject):
 
     def _on_trained(self, outcome: tuple[TrainSummary, ModelInfo]) -> None:
         self._take_result(*outcome)
+        if self.result is not None and self.result.run is not None:
+            self.settings.setValue(LAST_RUN_KEY, str(self.result.run))
         self.training_finished.emit(self.result, "succeeded")
 
     def _on_train_cancelled(self) -> None:
@@ -332,6 +358,81 @@ class Session(QObject):
         self._job_done()
         if done:
             self.start_evaluation()
+
+    # -- runs ---------------------------------------------------------------------
+    def open_run(self, run: Path) -> None:
+        """Restores a run: its model, settings, ticks, plot and evaluation (and dataset)."""
+        if self.busy == "training" or self.closing:
+            self.status_message.emit("Finish or cancel training before opening a run.")
+            return
+        try:
+            config = load_config(run)
+        except (OSError, ValueError, TypeError) as exc:
+            self.error.emit("Cannot open the run", DatasetError(
+                f"The run folder {run} has no readable settings (config.json): {exc}"))
+            return
+        self.config_loaded.emit(config)
+        root = run_dataset(run)
+        if root is not None and root.is_dir() and (
+                self.dataset is None or self.dataset.root != root):
+            self.open_dataset(root, then=lambda: self._open_run(run))
+        else:
+            self._open_run(run)
+
+    def _open_run(self, run: Path) -> None:
+        if self.busy:
+            self.status_message.emit(f"Wait: {self.busy}…")
+            return
+        self._rebuild_pending = False
+        self._set_busy("opening")
+        self.job = start_job(
+            "open-run", functools.partial(jobs.open_run, self.engine, run),
+            on_progress=self.progress.emit, on_success=lambda info: self._on_run_opened(run, info),
+            on_failure=self._fail("Cannot open the run"), on_finish=self._after_open)
+
+    def _on_run_opened(self, run: Path, info: ModelInfo) -> None:
+        self._take_model(info)
+        self.model_problem = ""
+        self.result = load_summary(run)
+        self.settings.setValue(LAST_RUN_KEY, str(run))
+        self.evaluation = None
+        from tlgui.core.metrics import evaluation_from_data
+
+        with contextlib.suppress(OSError, ValueError):
+            self.evaluation = evaluation_from_data(read_json(run / EVALUATION_FILE))
+        self.run_opened.emit(self.result, info.config)
+        if self.evaluation is not None:
+            self.evaluation_ready.emit(self.evaluation)
+        self.status_message.emit(f"Opened run {run.name}")
+
+    def _after_open(self) -> None:
+        self._job_done()
+        # An older run, or one stopped before its evaluation: evaluate it now.
+        if self.evaluation is None and self.model is not None and self.model.trained \
+                and self.dataset is not None \
+                and tuple(self.model.class_names) == tuple(self.dataset.class_names):
+            self.start_evaluation()
+
+    def train_again(self, run: Path) -> None:
+        """Loads a run's settings and ticks into a new model, ready to train."""
+        if self.busy == "training" or self.closing:
+            return
+        try:
+            config = load_config(run)
+        except (OSError, ValueError, TypeError) as exc:
+            self.error.emit("Cannot read the run's settings", DatasetError(
+                f"The run folder {run} has no readable settings (config.json): {exc}"))
+            return
+        flags = load_layers(run) or None
+        self.config_loaded.emit(config)
+        root = run_dataset(run)
+        if root is not None and root.is_dir() and (
+                self.dataset is None or self.dataset.root != root):
+            self.open_dataset(root, then=lambda: self.request_build(flags))
+        else:
+            self.request_build(flags)
+        self.status_message.emit(f"Settings of run {run.name} loaded: press Train to train "
+                                 "again with them.")
 
     # -- evaluation ---------------------------------------------------------------
     def start_evaluation(self) -> None:

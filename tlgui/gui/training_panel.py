@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from tlgui.core.events import (
     PhaseStarted,
     StageProgress,
 )
+from tlgui.core.runs import kept_epoch
 from tlgui.gui.icons import icon
 
 if TYPE_CHECKING:
@@ -36,6 +38,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PLOT_FILE = "training_plot.png"
+STAGE_WORDS = {
+    "decode": "reading and resizing the images (once; later runs reuse them)",
+    "features": "computing the frozen layers' features (once for the whole phase)",
+    "build": "building the model",
+    "scan": "scanning the folder",
+}
+
+
+def save_plot_later(result: TrainSummary, path: Path) -> None:
+    """Draws the run's curves into ``path`` in a worker (never stalls the window)."""
+    from tlgui.gui.plot_image import save_history_png
+    from tlgui.gui.workers import start_job
+
+    kept = kept_epoch(result.history)
+    history = list(result.history)
+
+    def write(report: object, cancel: object) -> Path:
+        return save_history_png(history, int(kept["epoch"]) if kept else None, path)
+
+    start_job("save-plot", write,
+              on_failure=lambda exc: log.warning("cannot save the plot in %s: %s", path, exc))
+
+
+def _pct(value: object) -> str:
+    return f"{value:.1%}" if isinstance(value, (int, float)) and value == value else "–"
 
 
 def format_eta(seconds: float) -> str:
@@ -57,6 +84,10 @@ class TrainingPanel(QWidget):
         self._plot: TrainingPlot | None = None
         self.config = TrainConfig()
         self.phase_info: dict[int, PhaseStarted] = {}
+        self.phase = 0
+        self.stage_t0 = time.monotonic()
+        self.stage_done0 = 0
+        self._stage_key: tuple[str, str] | None = None
         self.run_folder: Path | None = None
         self.start_button = QPushButton(icon("train"), "Train")
         self.start_button.setToolTip("Train phase 1, then phase 2, with the settings of the "
@@ -75,6 +106,7 @@ class TrainingPanel(QWidget):
         self.progress_label = QLabel("Not started.")
         self.save_button = QPushButton(icon("save"), "Save plot as PNG…")
         self.save_button.clicked.connect(self.choose_png)
+        self.save_button.setEnabled(False)
         self.open_run_button = QPushButton(icon("open"), "Open run folder")
         self.open_run_button.clicked.connect(self._open_run)
         self.open_run_button.setEnabled(False)
@@ -120,25 +152,39 @@ class TrainingPanel(QWidget):
     def training_started(self, config: TrainConfig) -> None:
         self.config = config
         self.phase_info = {}
+        self.phase = 0
+        self._stage_key = None
+        self.stage_t0 = time.monotonic()
         self.plot.clear()
         self.summary_label.clear()
         self.log_view.clear()
         self.progress.setRange(0, 0)
-        self.progress_label.setText("Loading images…")
+        self.progress_label.setText("Preparing · building the model and reading the images…")
         self.open_run_button.setEnabled(False)
+        self.save_button.setEnabled(False)
+
+    @property
+    def phases(self) -> int:
+        """How many phases the run has."""
+        return sum(1 for pc in (self.config.phase1, self.config.phase2) if pc.epochs > 0) or 1
+
+    def _where(self) -> str:
+        """``Phase 1 of 2`` or ``Preparing`` (before the first phase)."""
+        return f"Phase {self.phase} of {self.phases}" if self.phase else "Preparing"
 
     def handle_event(self, event: Any) -> None:
         """Shows one event from the training worker."""
         if isinstance(event, StageProgress):
-            if event.total:
-                self.progress.setRange(0, event.total)
-                self.progress.setValue(event.done)
-            total = f" {event.done}/{event.total}" if event.total else ""
-            self.progress_label.setText(f"{event.message}{total}")
+            self._show_stage(event)
         elif isinstance(event, PhaseStarted):
             self.phase_info[event.phase] = event
+            self.phase = event.phase
             self.plot.mark_phase_start(event.phase, event.first_epoch)
             what = "new classifier" if event.phase == 1 else "fine-tuning"
+            # Right away: the first batch of a phase can take a while to come.
+            self.progress.setRange(0, 0)
+            self.progress_label.setText(f"{self._where()} ({what}) · epoch 1 of {event.epochs} "
+                                        "· starting, estimating the time left…")
             self._log(f"Phase {event.phase} ({what}): up to {event.epochs} epochs, learning "
                       f"rate {event.learning_rate:g}, {event.trainable_params:,} trainable "
                       "parameters")
@@ -146,6 +192,7 @@ class TrainingPanel(QWidget):
             self._show_batch(event)
         elif isinstance(event, EpochEnded):
             self.plot.add_epoch(event)
+            self.save_button.setEnabled(True)
             self._log(f"Epoch {event.epoch} (phase {event.phase}): accuracy "
                       f"{event.accuracy:.1%}, validation accuracy {event.val_accuracy:.1%}, "
                       f"loss {event.loss:.3f}, validation loss {event.val_loss:.3f}, "
@@ -158,39 +205,93 @@ class TrainingPanel(QWidget):
         elif isinstance(event, Notice):
             self._log(f"{event.level}: {event.message}")
 
+    def _show_stage(self, e: StageProgress) -> None:
+        now = time.monotonic()
+        if (e.stage, e.message) != self._stage_key:
+            self._stage_key = (e.stage, e.message)
+            self.stage_t0, self.stage_done0 = now, e.done
+        if e.total:
+            self.progress.setRange(0, e.total)
+            self.progress.setValue(e.done)
+        # The frozen-feature pass is phase 1's first step.
+        if e.stage == "features" and not self.phase:
+            self.phase = 1
+        what = STAGE_WORDS.get(e.stage, e.message or e.stage)
+        if e.stage == "features" and self.phase == 2:
+            what = "computing the mirrored and altered views of the training photos"
+        count = f" {e.done:,}/{e.total:,}" if e.total else ""
+        self.progress_label.setText(f"{self._where()} · {what}{count} · "
+                                    f"{self._stage_eta(e, now)}")
+
+    def _stage_eta(self, e: StageProgress, now: float) -> str:
+        done = e.done - self.stage_done0
+        spent = now - self.stage_t0
+        if not e.total or done <= 0 or spent < 0.5:
+            return "estimating the time left…"
+        left = (e.total - e.done) * spent / done
+        return f"about {format_eta(left)} left in this step"
+
     def _show_batch(self, e: BatchProgress) -> None:
         info = self.phase_info.get(e.phase)
         epochs = info.epochs if info else 1
         first = info.first_epoch if info else e.epoch
         in_phase = e.epoch - first
+        self.phase = e.phase
         self.progress.setRange(0, max(1, epochs * e.batches))
         self.progress.setValue(in_phase * e.batches + e.batch)
-        n_phases = sum(1 for pc in (self.config.phase1, self.config.phase2) if pc.epochs > 0)
         self.progress_label.setText(
-            f"Phase {e.phase} of {n_phases} · epoch {in_phase + 1} of {epochs} · batch "
+            f"{self._where()} · epoch {in_phase + 1} of {epochs} · batch "
             f"{e.batch}/{e.batches} · loss {e.loss:.3f} · about {format_eta(e.eta_s)} left "
             "in this phase")
 
     def training_finished(self, result: TrainSummary | None, outcome: str) -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if outcome == "succeeded" else 0)
-        if outcome == "failed" or result is None:
-            self.progress_label.setText("Training failed." if outcome == "failed" else
-                                        "Cancelled before the first epoch ended.")
+        if outcome == "failed":
+            self.progress_label.setText("Training failed: see the message.")
             return
-        self.progress_label.setText("Cancelled: the best finished epoch is kept."
+        if result is None or not result.trained:
+            # Nothing to export or to open: say so instead of promising a model.
+            self.progress_label.setText("Cancelled before the first epoch finished: nothing "
+                                        "was trained, so there is no model to use or export.")
+            self.open_run_button.setEnabled(False)
+            self.save_button.setEnabled(not self.plot.empty)
+            return
+        self.progress_label.setText("Cancelled: the model keeps the best finished epoch."
                                     if outcome == "cancelled" else "Training finished.")
-        # The model keeps the best epoch of the last phase that ran (marked on the plot).
-        kept = next((h for h in result.history if h["epoch"] == self.plot.best_epoch), None)
+        self.show_result(result)
+        if result.run is not None:
+            save_plot_later(result, result.run / PLOT_FILE)
+
+    def show_result(self, result: TrainSummary) -> None:
+        """The summary line and buttons for a run's result (also an opened run's)."""
+        kept = kept_epoch(result.history)
         if kept is not None:
+            self.plot.set_best(int(kept["epoch"]))
+            times = ", ".join(f"phase {p} {s:.0f} s" for p, s in result.phase_seconds.items())
             self.summary_label.setText(
                 f"The model keeps epoch {kept['epoch']} (phase {kept['phase']}): validation "
-                f"accuracy {kept['val_accuracy']:.1%}. Time: "
-                + ", ".join(f"phase {p} {s:.0f} s" for p, s in result.phase_seconds.items()))
-        if result.run is not None:
-            self.run_folder = result.run
-            self.open_run_button.setEnabled(True)
-            self.plot.save_png_later(result.run / PLOT_FILE)
+                f"accuracy {float(kept['val_accuracy']):.1%}."
+                + (f" Time: {times}." if times else ""))
+        self.run_folder = result.run
+        self.open_run_button.setEnabled(result.run is not None)
+        self.save_button.setEnabled(not self.plot.empty)
+
+    def show_run(self, result: TrainSummary, config: TrainConfig) -> None:
+        """Shows an opened run: its plot, summary and log, as when it ended."""
+        self.config = config
+        kept = kept_epoch(result.history)
+        self.plot.show_history(result.history, int(kept["epoch"]) if kept else None)
+        self.log_view.clear()
+        for h in result.history:
+            self._log(f"Epoch {h.get('epoch')} (phase {h.get('phase')}): validation accuracy "
+                      f"{_pct(h.get('val_accuracy'))}")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        name = result.run.name if result.run else "run"
+        self.progress_label.setText(f"Opened run {name}" + (" (cancelled)" if result.cancelled
+                                                          else ""))
+        self.show_result(result)
 
     def _log(self, text: str) -> None:
         self.log_view.appendPlainText(text)

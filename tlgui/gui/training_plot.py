@@ -18,6 +18,7 @@ TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#d62728"
 SERIES = ("accuracy", "val_accuracy", "loss", "val_loss")
 PHASE1_LABEL = "← phase 1: new classifier "
+EMPTY_EPOCHS = 10
 PHASE2_LABEL = " phase 2: fine-tuning →"
 
 
@@ -74,23 +75,40 @@ class TrainingPlot(QWidget):
         self.best_epoch: int | None = None
         self._boundary_items: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
         self._best_items: list[object] = []
+        # Loss values are small numbers: "Loss (x0.001)" with ticks 400-900 meant nothing
+        # to a user, so no SI prefix on the axes.
+        for plot in (self.acc_plot, self.loss_plot):
+            plot.getAxis("left").enableAutoSIPrefix(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.glw)
         self.setMinimumHeight(320)
+        self._set_epoch_axis(EMPTY_EPOCHS)
+        self._make_boundary()
+
+    @property
+    def empty(self) -> bool:
+        """True while no epoch is shown."""
+        return not any(self.points.values())
+
+    def _set_epoch_axis(self, last: int) -> None:
+        """Shows epochs 1..``last`` with whole-epoch ticks (a tick at 0.3 means nothing)."""
+        self.acc_plot.setXRange(0.5, max(last, 2) + 0.5, padding=0)
+        major = max(1, math.ceil(last / 12))
+        for plot in (self.acc_plot, self.loss_plot):
+            plot.getAxis("bottom").setTickSpacing(major, major)
 
     def clear(self) -> None:
         """Empties the plot for a new run."""
         for key in SERIES:
             self.points[key] = []
             self.curves[key].setData([], [])
-        for plot, line in self._boundary_items:
-            plot.removeItem(line)
-        self._boundary_items = []
+        for _plot, line in self._boundary_items:
+            line.setVisible(False)
         self._remove_best()
         self.boundary = None
         self.best_epoch = None
-        self.acc_plot.enableAutoRange(axis="x")
+        self._set_epoch_axis(EMPTY_EPOCHS)
 
     def add_epoch(self, event: EpochEnded) -> None:
         """Adds one epoch's figures (NaN values, e.g. without validation, are left out)."""
@@ -102,72 +120,86 @@ class TrainingPlot(QWidget):
                 self.curves[key].setData(list(xs), list(ys))
         last = max(p[0] for pts in self.points.values() for p in pts) if any(
             self.points.values()) else 1
-        self.acc_plot.setXRange(0.5, max(last, 2) + 0.5, padding=0)
-        # Whole epochs only: a tick at 1.5 means nothing.
-        major = max(1, math.ceil(last / 12))
-        for plot in (self.acc_plot, self.loss_plot):
-            plot.getAxis("bottom").setTickSpacing(major, major)
+        self._set_epoch_axis(last)
 
-    def mark_phase_start(self, phase: int, first_epoch: int) -> None:
-        """Draws the boundary where phase 2 (fine-tuning) begins."""
-        if phase != 2 or first_epoch <= 1:
-            return
-        self.boundary = first_epoch - 0.5
+    def show_history(self, history: list[dict[str, object]], best_epoch: int | None) -> None:
+        """Draws a finished run from its history (an opened run)."""
+        self.clear()
+        phase2 = [h["epoch"] for h in history if h.get("phase") == 2]
+        if phase2 and isinstance(phase2[0], int):
+            self.mark_phase_start(2, phase2[0])
+        for h in history:
+            try:
+                self.add_epoch(EpochEnded(int(h["phase"]), int(h["epoch"]),  # type: ignore[call-overload]
+                                          *(float(h.get(k, math.nan))  # type: ignore[arg-type]
+                                            for k in ("loss", "accuracy", "val_loss",
+                                                      "val_accuracy")),
+                                          float(h.get("seconds", 0.0))))  # type: ignore[arg-type]
+            except (KeyError, TypeError, ValueError):
+                continue
+        if best_epoch is not None:
+            self.set_best(best_epoch)
+
+    def _make_boundary(self) -> None:
+        """The phase boundary's lines, made once and hidden: making labelled lines when
+        phase 2 starts took 40 ms in the GUI thread."""
         pen = pg.mkPen("#555555", width=1.5, style=pg.QtCore.Qt.PenStyle.DashDotLine)
         # Two lines on the same spot carry the labels either side of the boundary.
         for plot, label, anchor in ((self.acc_plot, PHASE2_LABEL, (0, 0.5)),
                                     (self.acc_plot, PHASE1_LABEL, (1, 0.5)),
                                     (self.loss_plot, None, (0, 0.5))):
-            line = pg.InfiniteLine(pos=self.boundary, angle=90, pen=pen, movable=False,
+            line = pg.InfiniteLine(pos=0, angle=90, pen=pen, movable=False,
                                    label=label, labelOpts={"position": 0.1, "color": "#333333",
                                                            "anchors": [anchor, anchor]})
             if label:
                 line.label.setFont(_font(9))
+            line.setVisible(False)
             plot.addItem(line)
             self._boundary_items.append((plot, line))
 
+    def mark_phase_start(self, phase: int, first_epoch: int) -> None:
+        """Shows the boundary where phase 2 (fine-tuning) begins."""
+        if phase != 2 or first_epoch <= 1:
+            return
+        self.boundary = first_epoch - 0.5
+        for _plot, line in self._boundary_items:
+            line.setPos(self.boundary)
+            line.setVisible(True)
+
     def set_best(self, epoch: int) -> None:
-        """Marks the epoch whose weights the model keeps."""
-        self._remove_best()
+        """Marks the epoch whose weights the model keeps (the marker is made once, then
+        moved: making it anew cost tens of ms in the GUI thread)."""
         self.best_epoch = epoch
         value = dict(self.points["val_accuracy"]).get(epoch)
         if value is None:
             value = dict(self.points["accuracy"]).get(epoch)
         if value is None:
+            self._remove_best()
             return
-        star = pg.ScatterPlotItem([epoch], [value], symbol="star", size=18,
-                                  brush=pg.mkBrush("#ffbf00"), pen=pg.mkPen("#7a5c00"))
+        if not self._best_items:
+            star = pg.ScatterPlotItem([], [], symbol="star", size=18,
+                                      brush=pg.mkBrush("#ffbf00"), pen=pg.mkPen("#7a5c00"))
+            text = pg.TextItem("", color="#7a5c00")
+            text.setFont(_font(9))
+            self.acc_plot.addItem(star)
+            self.acc_plot.addItem(text)
+            self._best_items = [star, text]
+        star, text = self._best_items
+        star.setData([epoch], [value])  # type: ignore[attr-defined]
         # Below the star near the top of the plot, above it otherwise.
-        text = pg.TextItem(f"best: epoch {epoch}, {value:.1%}", color="#7a5c00",
-                           anchor=(0.5, -0.4) if value > 0.8 else (0.5, 1.4))
-        text.setFont(_font(9))
-        text.setPos(epoch, value)
-        self.acc_plot.addItem(star)
-        self.acc_plot.addItem(text)
-        self._best_items = [star, text]
+        text.setAnchor((0.5, -0.4) if value > 0.8 else (0.5, 1.4))  # type: ignore[attr-defined]
+        text.setText(f"best: epoch {epoch}, {value:.1%}")  # type: ignore[attr-defined]
+        text.setPos(epoch, value)  # type: ignore[attr-defined]
+        for item in self._best_items:
+            item.setVisible(True)  # type: ignore[attr-defined]
 
     def _remove_best(self) -> None:
         for item in self._best_items:
-            self.acc_plot.removeItem(item)
-        self._best_items = []
+            item.setVisible(False)  # type: ignore[attr-defined]
 
     def save_png(self, path: str | Path) -> Path:
         """Writes the plot as a PNG file (atomically) and returns the path."""
         return write_png(self.grab().toImage(), Path(path))
-
-    def save_png_later(self, path: str | Path) -> None:
-        """Writes the plot as a PNG in a worker: only the grab (a few ms) is on the GUI
-        thread; encoding the PNG took 20-70 ms, a visible stall at the end of a run."""
-        from tlgui.gui.workers import start_job
-
-        image, target = self.grab().toImage(), Path(path)
-
-        def write(report: object, cancel: object) -> Path:
-            return write_png(image, target)
-
-        start_job("save-plot", write,
-                  on_failure=lambda exc: log.warning("cannot save the plot: %s", exc))
-
 
 def write_png(image: QImage, path: Path) -> Path:
     """Saves a QImage as PNG atomically (any thread: QImage, unlike QPixmap, allows it)."""
