@@ -7,9 +7,10 @@ Exit codes: 0 success, 1 failure (one line on stderr, the traceback in the log f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, TextIO
 
 from tlgui.backend_import import import_keras_quietly
 from tlgui.core.config import TrainConfig
+from tlgui.core.entries import printable
 from tlgui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -26,7 +28,7 @@ from tlgui.core.events import (
     PhaseStarted,
     StageProgress,
 )
-from tlgui.logs import setup_logging
+from tlgui.logs import off_the_console, setup_logging
 
 log = logging.getLogger("tlgui.cli")
 
@@ -102,7 +104,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
     ds = scan(args.data, SplitConfig(validation_fraction=args.validation_split),
               report=ConsoleReporter())
-    print(f"{ds.root}  ({ds.layout.replace('_', ' ')})")
+    print(f"{printable(ds.root)}  ({ds.layout.replace('_', ' ')})")
     train, val, test = ds.counts("train"), ds.counts("validation"), ds.counts("test")
     width = max(len(c) for c in ds.class_names)
     print(f"{'class':<{width}}  train  validation  test")
@@ -111,79 +113,18 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     print(f"{'total':<{width}}  {sum(train.values()):5d}  {sum(val.values()):10d}  "
           f"{sum(test.values()):4d}")
     for w in ds.warnings:
-        print(f"warning: {w}")
+        print(f"warning: {printable(w)}")
     if ds.problems:
         print(f"{len(ds.problems)} file(s) skipped:")
         for p in ds.problems:
-            print(f"  {p.path}: {p.reason}")
+            print(f"  {printable(p.path)}: {p.reason}")
     return 0
 
 
-def _train_config(args: argparse.Namespace) -> Any:
-    from tlgui.core.config import AugmentConfig, PhaseConfig, SplitConfig
-
-    base = TrainConfig()
-    fine_tune_at: int | str | None = args.fine_tune_at
-    if isinstance(fine_tune_at, str) and fine_tune_at.lstrip("-").isdigit():
-        fine_tune_at = int(fine_tune_at)
-    return TrainConfig(
-        backbone=args.backbone,
-        image_size=args.image_size,
-        weights=args.weights,
-        weights_dir=args.weights_dir,
-        phase1=PhaseConfig(args.epochs, args.lr, args.optimizer, args.patience),
-        phase2=PhaseConfig(args.fine_tune_epochs, args.fine_tune_lr, args.fine_tune_optimizer,
-                           args.patience),
-        fine_tune_at=fine_tune_at,
-        batch_size=args.batch_size,
-        augment=AugmentConfig(mode=args.augment),
-        split=SplitConfig(validation_fraction=args.validation_split),
-        seed=args.seed,
-        dropout=base.dropout,
-        device=_device_setting(args),
-        precision=args.precision,
-    )
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
-    from tlgui.core.dataset import scan
-    from tlgui.core.model_file import save_keras
-    from tlgui.core.training import run_training
+    from tlgui.cli_train import cmd_train
 
-    config = _train_config(args)
-    reporter = ConsoleReporter()
-    ds = scan(args.data, config.split, report=reporter)
-    print(f"{len(ds.train)} training and {len(ds.validation)} validation images, "
-          f"{ds.num_classes} classes: {', '.join(ds.class_names)}")
-    for w in ds.warnings:
-        print(f"warning: {w}")
-    if ds.problems:
-        print(f"{len(ds.problems)} file(s) skipped (run 'tlgui scan' to list them)")
-    cancel = threading.Event()
-    try:
-        result = run_training(ds, config, report=reporter, cancel=cancel)
-    except KeyboardInterrupt:
-        cancel.set()
-        print("Cancelled.", file=sys.stderr)
-        return 1
-    if result.cancelled:
-        print("Cancelled; the best finished epoch was kept.", file=sys.stderr)
-    for phase, secs in result.phase_seconds.items():
-        print(f"phase {phase}: {secs:.1f}s, best validation accuracy "
-              f"{result.phase_accuracy[phase]:.4f}")
-    if result.run:
-        print(f"run folder: {result.run.path}")
-    if args.out:
-        out = save_keras(result.model.model, args.out, result.model.class_names,
-                         {"image_size": result.model.image_size,
-                          "backbone": result.model.backbone_name})
-        print(f"model written to {out}")
-    return 0 if not result.cancelled else 1
-
-
-def _device_setting(args: argparse.Namespace) -> str:
-    """``train --device`` when given, else the global ``--device``."""
-    return str(getattr(args, "train_device", None) or args.device)
+    return cmd_train(args, ConsoleReporter())
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
@@ -213,13 +154,17 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from tlgui.core.export import export_run
 
-    out = export_run(Path(args.run), args.format, Path(args.out), report=ConsoleReporter())
+    out = export_run(Path(args.run), args.format, Path(args.out), report=ConsoleReporter(),
+                     overwrite=args.overwrite)
     for p in out:
-        print(f"written {p}")
+        print(f"written {printable(p)}")
     return 0
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    import threading
+
+    from tlgui.cli_interrupt import ctrl_c_cancels
     from tlgui.core.audit import audit_dataset
     from tlgui.core.audit_report import check_csv_destination, summary_lines, write_audit_csv
     from tlgui.core.config import SplitConfig
@@ -233,24 +178,28 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     reporter = ConsoleReporter()
     ds = scan(args.data, config.split, report=reporter)
     cancel = threading.Event()
-    try:
+    with ctrl_c_cancels(cancel, "the audit"):
         result = audit_dataset(ds, config, reporter, cancel, folds=args.folds,
                                image_size=args.image_size)
-    except KeyboardInterrupt:
-        cancel.set()
-        print("Cancelled.", file=sys.stderr)
-        return 1
     for line in summary_lines(result, args.top):
         print(line)
     if args.csv:
-        print(f"CSV written to {write_audit_csv(result, args.csv)}")
+        written = write_audit_csv(result, args.csv, overwrite=args.overwrite)
+        print(f"CSV written to {printable(written)}")
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from tlgui.core.predict import predict_cli
+    from tlgui.cli_predict import predict_cli
 
     return predict_cli(args, report=ConsoleReporter())
+
+
+def _path(text: str) -> str:
+    """A path option: an empty one is a usage error, not "no file" nor the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a path cannot be empty")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,17 +216,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     s = sub.add_parser("scan", help="count images per class and list unusable files")
-    s.add_argument("data", help="folder of class folders (or with train/ and validation/)")
+    s.add_argument("data", type=_path,
+                   help="folder of class folders (or with train/ and validation/)")
     s.add_argument("--validation-split", type=float, default=0.2)
     s.set_defaults(func=_cmd_scan)
 
     t = sub.add_parser("train", help="train a classifier in two phases")
-    t.add_argument("data")
+    t.add_argument("data", type=_path)
     t.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(REGISTRY))
     t.add_argument("--image-size", type=int, default=None)
     t.add_argument("--weights", default="imagenet",
                    help="imagenet (found locally), none, or a weights file")
-    t.add_argument("--weights-dir", default=None, help="folder holding ImageNet weight files")
+    t.add_argument("--weights-dir", type=_path, default=None,
+                   help="folder holding ImageNet weight files")
     t.add_argument("--epochs", type=int, default=10, help="phase 1 epochs (0 skips it)")
     t.add_argument("--fine-tune-epochs", type=int, default=10, help="phase 2 epochs (0 skips)")
     t.add_argument("--fine-tune-at", default=None,
@@ -294,7 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["cached_views", "per_epoch", "off"])
     t.add_argument("--validation-split", type=float, default=0.2)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default=None, help="also write the model to this .keras file")
+    t.add_argument("--out", type=_path, default=None,
+                   help="also write the model to this .keras file")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the --out file if it exists")
     t.add_argument("--device", dest="train_device", default=None,
                    help="auto, cpu or a device id (as the global --device)")
     t.add_argument("--precision", default="auto",
@@ -313,16 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="datasets_command", required=True)
     f = dsub.add_parser("fetch", help="write a tensorflow-datasets image set as class folders")
     f.add_argument("name", help="e.g. tf_flowers, cats_vs_dogs")
-    f.add_argument("dest")
-    f.add_argument("--data-dir", default=None, help="local TFDS data folder")
+    f.add_argument("dest", type=_path)
+    f.add_argument("--data-dir", type=_path, default=None, help="local TFDS data folder")
     f.add_argument("--limit", type=int, default=None, help="at most this many images")
     f.set_defaults(func=_cmd_fetch)
 
     e = sub.add_parser("export", help="export a run's model")
-    e.add_argument("run", help="run folder or .keras file")
+    e.add_argument("run", type=_path, help="run folder or .keras file")
     e.add_argument("--format", default="keras",
                    choices=["keras", "savedmodel", "tflite", "onnx"])
-    e.add_argument("--out", required=True)
+    e.add_argument("--out", type=_path, required=True)
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace files an earlier export left there (labels.txt too)")
     e.set_defaults(func=_cmd_export)
 
     a = sub.add_parser("audit", help="find likely mislabeled images, duplicates and outliers")
@@ -341,16 +297,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=_cmd_audit)
 
     pr = sub.add_parser("predict", help="classify images, folders or a mix")
-    pr.add_argument("model", help="a .keras file or run folder")
-    pr.add_argument("paths", nargs="+")
+    pr.add_argument("model", type=_path, help="a .keras file or run folder")
+    pr.add_argument("paths", type=_path, nargs="+")
     pr.add_argument("--top-k", type=int, default=3)
-    pr.add_argument("--csv", default=None)
-    pr.add_argument("--sort-into", default=None)
+    pr.add_argument("--csv", type=_path, default=None)
+    pr.add_argument("--sort-into", type=_path, default=None)
     pr.add_argument("--min-confidence", type=float, default=0.0)
     pr.add_argument("--batch-size", type=int, default=32)
-    pr.add_argument("--explain", default=None, metavar="DIR",
+    pr.add_argument("--explain", type=_path, default=None, metavar="DIR",
                     help="also write a heat map of what the model looked at, per image, "
                          "as PNG files into this folder")
+    pr.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --csv file, and same-named files in "
+                         "--sort-into class folders")
     pr.set_defaults(func=_cmd_predict)
     return p
 
@@ -359,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _printable_streams()
     log_file = setup_logging(verbose=args.verbose)
     if args.self_test:
         from tlgui.selftest import run_self_test
@@ -369,27 +329,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     else:
         func = args.func
-    from tlgui.core.errors import TlguiError
+    from tlgui.core.errors import TlguiError, os_reason
 
-    try:
-        if args.self_test or args.command not in ("scan", "runs"):
-            from tlgui.core.devices import configure_process
+    details = f"details in {printable(log_file)}" if log_file else \
+        "no log file could be written"
+    with off_the_console():
+        try:
+            if args.self_test or args.command not in ("scan", "runs"):
+                from tlgui.cli_train import device_setting
+                from tlgui.core.devices import configure_process
 
-            # Read by the backends when they load: set before Keras is imported.
-            configure_process(_device_setting(args))
-            import_keras_quietly()
-        return int(func(args))
-    except TlguiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        log.info("failed: %s", exc, exc_info=True)
-        return 1
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        log.exception("unexpected error")
-        print(f"error: {type(exc).__name__}: {exc} (details in {log_file})", file=sys.stderr)
-        return 1
+                # Read by the backends when they load: set before Keras is imported.
+                configure_process(device_setting(args))
+                import_keras_quietly()
+            return int(func(args))
+        except TlguiError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            log.info("failed: %s", exc, exc_info=True)
+            return 1
+        except KeyboardInterrupt:
+            print("Interrupted.", file=sys.stderr)
+            return 1
+        except BrokenPipeError:
+            # The reader of the output went away (``| head``): nothing is wrong.
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        except OSError as exc:
+            log.exception("unexpected error")
+            where = f" {printable(exc.filename)}:" if exc.filename else ""
+            print(f"error:{where} {os_reason(exc)} ({details})", file=sys.stderr)
+            return 1
+        except Exception as exc:
+            log.exception("unexpected error")
+            print(f"error: {type(exc).__name__}: {printable(exc)} ({details})",
+                  file=sys.stderr)
+            return 1
+
+
+def _printable_streams() -> None:
+    """Never fail to print a file name that is not valid UTF-8: escape its bytes."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):
+                reconfigure(errors="backslashreplace")
 
 
 if __name__ == "__main__":

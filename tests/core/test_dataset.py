@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.imagegen import make_dataset, make_image
+from tests.reliability.helpers import deny_reading
 from tlgui.core import imageio
 from tlgui.core.config import SplitConfig
 from tlgui.core.dataset import scan
@@ -135,14 +136,7 @@ def test_bad_files_are_skipped_with_reasons(tmp_path: Path) -> None:
 def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_dataset(tmp_path / "d", per_class=10)
     locked = root / "red" / "img_000.jpg"
-    real_open = Image.open
-
-    def guarded_open(fp, *a, **k):  # tests run as root, where chmod 000 still reads
-        if Path(fp) == locked:
-            raise PermissionError(13, "Permission denied", str(fp))
-        return real_open(fp, *a, **k)
-
-    monkeypatch.setattr(imageio.Image, "open", guarded_open)
+    deny_reading(monkeypatch, locked)  # tests run as root, where chmod 000 still reads
     ds = scan(root)
     assert reasons(ds)["img_000.jpg"] == "permission denied"
 

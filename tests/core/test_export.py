@@ -25,7 +25,7 @@ from tests.imagegen import COLORS, make_image
 from tlgui.core import export
 from tlgui.core.atomic import TEMP_PREFIX
 from tlgui.core.config import TrainConfig
-from tlgui.core.errors import Cancelled, ExportError, ModelFileError
+from tlgui.core.errors import Cancelled, ExportError, ModelFileError, UnsafeDestination
 from tlgui.core.events import Event, StageProgress
 from tlgui.core.export import export_model, export_run, output_paths
 from tlgui.core.imageio import decode_rgb
@@ -310,7 +310,7 @@ def test_failed_onnx_conversion_writes_nothing(source: dict[str, Any], tmp_path:
     monkeypatch.setattr(tf2onnx.convert, "from_function", broken)
     cm = source["cm"]
     with pytest.raises(ExportError, match="converter exploded"):
-        export_model(cm.model, CLASSES, SIZE, "onnx", out)
+        export_model(cm.model, CLASSES, SIZE, "onnx", out, overwrite=True)
     _assert_untouched(old, out)
 
 
@@ -336,7 +336,7 @@ def test_tflite_failing_on_the_second_file_writes_neither(
     out = tmp_path / "tfl"
     old = _plant(output_paths("tflite", out))
     with pytest.raises(ExportError, match="quantizer exploded"):
-        export_model(source["cm"].model, CLASSES, SIZE, "tflite", out)
+        export_model(source["cm"].model, CLASSES, SIZE, "tflite", out, overwrite=True)
     assert calls == [False, True]
     _assert_untouched(old, out)
 
@@ -352,7 +352,7 @@ def test_failed_savedmodel_keeps_the_earlier_one(source: dict[str, Any], tmp_pat
 
     monkeypatch.setattr(export, "_write_archive", half_write)
     with pytest.raises(ExportError, match="disk full"):
-        export_model(source["cm"].model, CLASSES, SIZE, "savedmodel", out)
+        export_model(source["cm"].model, CLASSES, SIZE, "savedmodel", out, overwrite=True)
     for p, data in old.items():
         assert p.read_bytes() == data
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sm"]
@@ -362,7 +362,7 @@ def test_savedmodel_never_replaces_a_folder_of_other_files(source: dict[str, Any
                                                            tmp_path: Path) -> None:
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "keep.jpg").write_bytes(b"mine")
-    with pytest.raises(ExportError, match="not a SavedModel folder"):
+    with pytest.raises(UnsafeDestination, match="not a SavedModel folder"):
         export_model(source["cm"].model, CLASSES, SIZE, "savedmodel", tmp_path / "photos")
     assert (tmp_path / "photos" / "keep.jpg").read_bytes() == b"mine"
 
@@ -372,13 +372,13 @@ def test_failed_keras_save_keeps_the_earlier_file(source: dict[str, Any], tmp_pa
     target = tmp_path / "mine.keras"
     old = _plant([target])
 
-    def half_save(model: Any, path: Path, *args: Any) -> None:
+    def half_save(model: Any, path: Path, *args: Any, **kwargs: Any) -> None:
         Path(path).write_bytes(b"half a zip")
         raise OSError("disk full")
 
     monkeypatch.setattr(export, "save_keras", half_save)
     with pytest.raises(ExportError, match="disk full"):
-        export_model(source["cm"].model, CLASSES, SIZE, "keras", target)
+        export_model(source["cm"].model, CLASSES, SIZE, "keras", target, overwrite=True)
     _assert_untouched(old, tmp_path)
 
 
@@ -396,7 +396,8 @@ def test_cancelled_export_writes_nothing(source: dict[str, Any], tmp_path: Path,
             cancel.set()
 
     with pytest.raises(Cancelled):
-        export_model(source["cm"].model, CLASSES, SIZE, "keras", target, report, cancel)
+        export_model(source["cm"].model, CLASSES, SIZE, "keras", target, report, cancel,
+                     overwrite=True)
     _assert_untouched(old, tmp_path)
 
 

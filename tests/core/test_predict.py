@@ -204,11 +204,11 @@ def test_lambda_model_is_refused_without_running_its_code(tmp_path: Path) -> Non
     marker = tmp_path / "lambda_ran.txt"
     # The path must be a constant in the bytecode: Keras does not restore lambda defaults.
     touch = eval(f"lambda t: (__import__('pathlib').Path({str(marker)!r}).touch(), t)[1]")
-    inputs = keras.Input((8, 8, 3))
+    inputs = keras.Input((16, 16, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Lambda(touch)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
     path = tmp_path / "evil.keras"
-    save_keras(model, path, CLASSES, {"image_size": 8})
+    save_keras(model, path, CLASSES, {"image_size": 16})
     marker.unlink()  # building the model ran the lambda once; loading must not
     with pytest.raises(ModelFileError, match="refused for safety") as info:
         Predictor.load(path)

@@ -177,7 +177,7 @@ def _names_and_links(c: Corpus, d: Path) -> None:
     c.add(loop, "skipped", "broken symbolic link", "symlink loop (a link to itself)")
     up = d / "loop_dir"
     up.symlink_to(d, target_is_directory=True)
-    c.add(up, "skipped", "folder inside a class folder, not followed",
+    c.add(up, "skipped", "link to a folder, not followed",
           "symlink loop (a folder link to its own folder)")
     c.folder_named_jpg = d / "x.jpg"
     c.folder_named_jpg.mkdir()

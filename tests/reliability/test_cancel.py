@@ -139,7 +139,7 @@ def test_cancelled_export_keeps_the_earlier_export(model: ClassifierModel,
     c = Canceller("export")
     with pytest.raises(Cancelled, match="nothing was written"):
         export_model(model.model, model.class_names, 32, "keras", out, report=c,
-                     cancel=c.cancel)
+                     cancel=c.cancel, overwrite=True)
     assert c.cancel.is_set()
     assert out.read_bytes() == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["flowers.keras"]

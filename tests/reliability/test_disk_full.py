@@ -84,7 +84,8 @@ def test_export_disk_full_is_a_clear_error_and_keeps_the_earlier_file(
 
     monkeypatch.setattr(zipfile.ZipFile, "writestr", full_disk)
     with pytest.raises(ExportError) as info:
-        export_model(tiny_model.model, tiny_model.class_names, 32, "keras", out)
+        export_model(tiny_model.model, tiny_model.class_names, 32, "keras", out,
+                     overwrite=True)
     message = str(info.value)
     assert "No space left on device" in message and str(out) in message
     assert len(calls) >= 2  # the failure really happened mid-write

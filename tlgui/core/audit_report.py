@@ -13,7 +13,6 @@ from pathlib import Path
 
 from tlgui.core.atomic import atomic_write_text
 from tlgui.core.audit import PROBLEMS, AuditResult, Finding
-from tlgui.core.errors import ConfigError
 
 CSV_COLUMNS = ("path", "problem", "given_class", "suggested_class", "score", "related_path")
 _TITLES = {"likely_mislabeled": "Likely mislabeled", "near_duplicate": "Near-duplicates",
@@ -24,24 +23,17 @@ def check_csv_destination(path: str | Path, dataset_root: str | Path,
                           overwrite: bool = False) -> Path:
     """Refuses a CSV destination inside the dataset, or an existing file unless asked.
 
-    Checked before the audit starts, so a long run never ends in a refused write.
+    Checked before the audit starts, so a long run never ends in a refused write. The
+    rule is the one every writer follows (``destinations.check_output``).
 
     Raises:
-        ConfigError: the destination is inside the dataset, is a folder, or exists and
-            ``overwrite`` is False.
+        UnsafeDestination: the destination is inside the dataset, or is a folder.
+        DestinationExists: it exists and ``overwrite`` is False.
+        WriteError: its folder cannot be written.
     """
-    dest = Path(path).expanduser()
-    resolved = dest.resolve()
-    root = Path(dataset_root).expanduser().resolve()
-    if resolved == root or resolved.is_relative_to(root):
-        raise ConfigError(f"The CSV file {dest} would be inside the dataset {dataset_root}; "
-                          "tlgui never writes there. Choose a place outside it.")
-    if dest.is_dir():
-        raise ConfigError(f"{dest} is a folder; give a file name for the CSV.")
-    if dest.exists() and not overwrite:
-        raise ConfigError(f"{dest} already exists; choose another name or pass --overwrite "
-                          "to replace it.")
-    return dest
+    from tlgui.core.destinations import check_output
+
+    return check_output(path, inputs=[dataset_root], overwrite=overwrite)
 
 
 def _row(f: Finding) -> list[str]:
@@ -59,13 +51,14 @@ def audit_csv_text(result: AuditResult) -> str:
     return buf.getvalue()
 
 
-def write_audit_csv(result: AuditResult, path: str | Path) -> Path:
+def write_audit_csv(result: AuditResult, path: str | Path, *,
+                    overwrite: bool = False) -> Path:
     """Writes the findings as CSV, atomically (see ``check_csv_destination`` first).
 
     Returns:
         The path written.
     """
-    atomic_write_text(path, audit_csv_text(result))
+    atomic_write_text(path, audit_csv_text(result), replace=overwrite)
     return Path(path)
 
 

@@ -1,25 +1,45 @@
 """Scanning a folder of class folders into a dataset: files, labels, split and problems.
 
-Scanning reads headers only and never writes inside the user's folder.
+Scanning reads headers only and never writes inside the user's folder. Reading is total:
+every entry is either used or listed in ``Dataset.problems`` with a reason, and no entry
+(a pipe, a device, a link to ``/``, an undecodable name, an overlong path, a folder that
+cannot be opened) can stop, hang or lead the scan out of the dataset folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import random
+import stat
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from tlgui.core.config import SplitConfig
-from tlgui.core.errors import Cancelled, DatasetError
+from tlgui.core.dataset_checks import (  # noqa: F401 - the limits are imported from here
+    MAX_IMBALANCE,
+    MIN_CLASS_IMAGES,
+    class_warnings,
+    find_conflicts,
+    stratified_split,
+)
+from tlgui.core.entries import (
+    LINKED_FOLDER,
+    EntryProblem,
+    folder_kind,
+    kind_of,
+    printable,
+    regular_file,
+    sorted_entries,
+    stat_reason,
+    undecodable,
+    walk_files,
+)
+from tlgui.core.errors import Cancelled, DatasetError, os_reason
 from tlgui.core.events import Report, StageProgress, ignore
-from tlgui.core.imageio import MIN_SIDE, ImageProblem, probe
+from tlgui.core.imageio import MIN_SIDE, probe
 
 Layout = Literal["class_folders", "split_folders"]
 SPLIT_NAMES: dict[str, tuple[str, ...]] = {
@@ -28,8 +48,6 @@ SPLIT_NAMES: dict[str, tuple[str, ...]] = {
     "test": ("test", "testing"),
 }
 LITTER_NAMES = frozenset({"thumbs.db", "desktop.ini", "ehthumbs.db", "icon\r"})
-MIN_CLASS_IMAGES = 10
-MAX_IMBALANCE = 5.0
 
 
 @dataclass(frozen=True)
@@ -109,33 +127,69 @@ def _is_litter(name: str) -> bool:
     return name.startswith(".") or name.startswith("._") or name.lower() in LITTER_NAMES
 
 
-def _walk_files(folder: Path) -> Iterator[Path]:
-    """Yields files below ``folder`` in a stable order, skipping hidden entries.
+@dataclass
+class _Listing:
+    """The entries of one folder: sub-folders to use, and what is not used, with why."""
 
-    Symlinked folders are not followed, so a symlink loop cannot trap the scan.
+    folders: list[Path] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _list_folder(folder: Path) -> _Listing:
+    """Sorts the entries of a dataset or split folder into real sub-folders and the rest.
+
+    A link to a folder is never followed (it could lead to ``/`` or back into the
+    dataset); a folder whose name is not valid UTF-8 cannot name a class.
     """
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not _is_litter(d))
-        for name in sorted(filenames):
-            if not _is_litter(name):
-                yield Path(dirpath) / name
-        for d in dirnames:
-            # A symlink to a folder is listed in dirnames but never entered.
-            p = Path(dirpath) / d
-            if p.is_symlink():
-                yield p
-
-
-def _class_dirs(folder: Path) -> list[Path]:
     try:
-        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+        entries = sorted_entries(folder)
     except OSError as exc:
-        raise DatasetError(f"Cannot read folder {folder}: {exc.strerror}") from exc
-    return [p for p in entries if p.is_dir() and not _is_litter(p.name)]
+        raise DatasetError(f"Cannot read the folder {printable(folder)}: "
+                           f"{os_reason(exc)}.") from exc
+    out = _Listing()
+    for entry in entries:
+        if _is_litter(entry.name):
+            continue
+        path = Path(entry.path)
+        try:
+            kind = folder_kind(entry)
+        except OSError as exc:
+            out.problems.append(Problem(path, stat_reason(exc, path)))
+            continue
+        real_dir = kind == "folder"
+        if real_dir and undecodable(entry.name):
+            out.problems.append(Problem(path, "folder name is not valid UTF-8 text, so it "
+                                              "cannot name a class; rename the folder"))
+        elif real_dir and any(ord(c) < 32 or c == "\x7f" for c in entry.name):
+            # A class name goes into labels.txt, CSV files and the model: one per line.
+            out.problems.append(Problem(path, "folder name holds a line break or another "
+                                              "control character, so it cannot name a "
+                                              "class; rename the folder"))
+        elif real_dir:
+            out.folders.append(path)
+        elif kind == "linked folder":
+            out.problems.append(Problem(path, f"{LINKED_FOLDER} (a class folder must be a "
+                                              "real folder inside the dataset)"))
+        else:
+            out.files.append(path)
+    return out
 
 
-def _find_split_dirs(root: Path) -> dict[str, Path] | None:
-    children = {p.name.lower(): p for p in _class_dirs(root)}
+def _outside(files: list[Path]) -> list[Problem]:
+    """Problems for entries that lie beside the class folders."""
+    out = []
+    for path in files:
+        try:
+            regular_file(path)
+            out.append(Problem(path, "file outside any class folder"))
+        except EntryProblem as exc:
+            out.append(Problem(path, exc.reason))
+    return out
+
+
+def _find_split_dirs(listing: _Listing) -> dict[str, Path] | None:
+    children = {p.name.lower(): p for p in listing.folders}
     found: dict[str, Path] = {}
     for split, names in SPLIT_NAMES.items():
         for n in names:
@@ -158,98 +212,35 @@ class _Scanner:
 
     def scan_class(self, folder: Path, label: int) -> list[Sample]:
         samples = []
-        for path in _walk_files(folder):
+        for path, reason in walk_files(folder, skip=_is_litter):
             if self.cancel.is_set():
                 raise Cancelled("Scan cancelled.")
             self.done += 1
             now = time.monotonic()
             if now - self.last_report > 0.1:
                 self.last_report = now
-                self.report(StageProgress("scan", self.done, 0, f"Scanning {folder.name}"))
+                self.report(StageProgress("scan", self.done, 0,
+                                          f"Scanning {printable(folder.name)}"))
+            if reason is not None:
+                self.problems.append(Problem(path, reason))
+                continue
             sample = self.check(path, label)
             if sample is not None:
                 samples.append(sample)
         return samples
 
     def check(self, path: Path, label: int) -> Sample | None:
-        if path.is_symlink() and not path.exists():
-            self.problems.append(Problem(path, "broken symbolic link"))
-            return None
-        if path.is_dir():
-            self.problems.append(Problem(path, "folder inside a class folder, not followed"
-                                         if path.is_symlink() else "not a file"))
-            return None
         try:
+            # Looked at without opening: a pipe or device is refused here, never read.
+            st = regular_file(path)
             probe(path, self.min_side)
-            st = path.stat()
-        except ImageProblem as exc:
+        except EntryProblem as exc:  # ImageProblem included
             self.problems.append(Problem(path, exc.reason))
             return None
         except OSError as exc:
-            self.problems.append(Problem(path, f"cannot read file ({exc.strerror})"))
+            self.problems.append(Problem(path, f"cannot read file ({os_reason(exc)})"))
             return None
         return Sample(path, label, st.st_size, st.st_mtime_ns)
-
-
-def _stratified_split(
-    samples: list[Sample], class_names: tuple[str, ...], split: SplitConfig
-) -> tuple[list[Sample], list[Sample]]:
-    by_class: dict[int, list[Sample]] = defaultdict(list)
-    for s in samples:
-        by_class[s.label].append(s)
-    train: list[Sample] = []
-    val: list[Sample] = []
-    for label in sorted(by_class):
-        items = sorted(by_class[label], key=lambda s: s.path.as_posix())
-        random.Random(f"{split.seed}:{class_names[label]}").shuffle(items)
-        n_val = round(len(items) * split.validation_fraction)
-        if split.validation_fraction > 0 and len(items) >= 2:
-            n_val = min(max(n_val, 1), len(items) - 1)
-        val.extend(items[:n_val])
-        train.extend(items[n_val:])
-    return train, val
-
-
-def _find_conflicts(samples: list[Sample], class_names: tuple[str, ...]) -> list[tuple[Path, ...]]:
-    """Finds byte-identical files under different classes; hashes only same-size files."""
-    by_size: dict[int, list[Sample]] = defaultdict(list)
-    for s in samples:
-        by_size[s.size].append(s)
-    conflicts = []
-    for group in by_size.values():
-        if len({s.label for s in group}) < 2:
-            continue
-        by_hash: dict[str, list[Sample]] = defaultdict(list)
-        for s in group:
-            try:
-                digest = hashlib.blake2b(s.path.read_bytes(), digest_size=16).hexdigest()
-            except OSError:
-                continue
-            by_hash[digest].append(s)
-        for same in by_hash.values():
-            if len({s.label for s in same}) > 1:
-                conflicts.append(tuple(s.path for s in same))
-    return conflicts
-
-
-def _warnings(ds_counts: dict[str, int], empty: list[str]) -> list[str]:
-    out = [f"Class '{c}' has no usable images and is left out." for c in empty]
-    for name, n in ds_counts.items():
-        if n < MIN_CLASS_IMAGES:
-            out.append(
-                f"Class '{name}' has only {n} image(s); at least {MIN_CLASS_IMAGES} "
-                "are needed for a reliable result."
-            )
-    if ds_counts:
-        most, least = max(ds_counts.values()), min(ds_counts.values())
-        if least and most / least > MAX_IMBALANCE:
-            big = max(ds_counts, key=lambda k: ds_counts[k])
-            small = min(ds_counts, key=lambda k: ds_counts[k])
-            out.append(
-                f"Classes are imbalanced {most / least:.1f}:1 ('{big}' {most} vs "
-                f"'{small}' {least}); the loss is weighted to compensate."
-            )
-    return out
 
 
 def scan(
@@ -279,35 +270,43 @@ def scan(
     root = Path(root).expanduser()
     split = split or SplitConfig()
     cancel = cancel or threading.Event()
-    if not root.exists():
-        raise DatasetError(f"The folder {root} does not exist.")
-    if not root.is_dir():
-        raise DatasetError(f"{root} is a file; choose the folder that holds the class folders.")
+    try:
+        mode = os.stat(root).st_mode
+    except FileNotFoundError as exc:
+        raise DatasetError(f"The folder {printable(root)} does not exist.") from exc
+    except OSError as exc:
+        raise DatasetError(f"Cannot read the folder {printable(root)}: {os_reason(exc)}.") \
+            from exc
+    if not stat.S_ISDIR(mode):
+        raise DatasetError(f"{printable(root)} is {kind_of(mode)}, not a folder; choose the "
+                           "folder that holds the class folders.")
     scanner = _Scanner(report, cancel, min_side)
-    split_dirs = _find_split_dirs(root)
+    top = _list_folder(root)
+    split_dirs = _find_split_dirs(top)
     layout: Layout = "split_folders" if split_dirs else "class_folders"
     parts: dict[str, list[Sample]] = {"train": [], "validation": [], "test": []}
+    scanner.problems += top.problems + _outside(top.files)
     if split_dirs:
-        names = sorted({p.name for d in split_dirs.values() for p in _class_dirs(d)})
-        for part, folder in split_dirs.items():
-            for cdir in _class_dirs(folder):
+        listings = {part: _list_folder(folder) for part, folder in split_dirs.items()}
+        names = sorted({p.name for lst in listings.values() for p in lst.folders})
+        for part, lst in listings.items():
+            scanner.problems += lst.problems + _outside(lst.files)
+            for cdir in lst.folders:
                 parts[part] += scanner.scan_class(cdir, names.index(cdir.name))
-        loose = [p for p in root.iterdir() if p.is_file() and not _is_litter(p.name)]
+        used = set(split_dirs.values())
+        scanner.problems += [Problem(p, "folder beside the train and validation folders, "
+                                        "not used") for p in top.folders if p not in used]
     else:
-        dirs = _class_dirs(root)
-        names = [d.name for d in dirs]
-        for label, cdir in enumerate(dirs):
+        names = [d.name for d in top.folders]
+        for label, cdir in enumerate(top.folders):
             parts["train"] += scanner.scan_class(cdir, label)
-        loose = [p for p in root.iterdir() if p.is_file() and not _is_litter(p.name)]
-    for p in loose:
-        scanner.problems.append(Problem(p, "file outside any class folder"))
 
     all_samples = parts["train"] + parts["validation"] + parts["test"]
     present = sorted({s.label for s in all_samples})
     empty = [names[i] for i in range(len(names)) if i not in present]
     if len(present) < 2:
         raise DatasetError(
-            f"{root} needs at least 2 class folders with usable images; found "
+            f"{printable(root)} needs at least 2 class folders with usable images; found "
             f"{len(present)} ({', '.join(names) or 'no sub-folders'}). Put each class's "
             "images in a sub-folder named after the class."
         )
@@ -320,15 +319,15 @@ def scan(
 
     parts = {k: relabel(v) for k, v in parts.items()}
     if layout == "class_folders":
-        parts["train"], parts["validation"] = _stratified_split(parts["train"], class_names, split)
+        parts["train"], parts["validation"] = stratified_split(parts["train"], class_names, split)
     all_samples = parts["train"] + parts["validation"] + parts["test"]
-    conflicts = _find_conflicts(all_samples, class_names)
+    conflicts = find_conflicts(all_samples, class_names)
     counts = dict.fromkeys(class_names, 0)
     for s in all_samples:
         counts[class_names[s.label]] += 1
-    warns = _warnings(counts, empty)
+    warns = class_warnings(counts, empty)
     for group in conflicts:
-        rel = ", ".join(str(p.relative_to(root)) for p in group)
+        rel = ", ".join(printable(p.relative_to(root)) for p in group)
         warns.append(f"Label conflict: the same image is in several classes: {rel}")
     if not parts["validation"]:
         warns.append("No validation images: accuracy cannot be measured on unseen images.")

@@ -15,43 +15,47 @@ beside it; otherwise ``out`` is a folder:
 
 Writes are atomic: every file is written under a temporary name first and only moved
 into place when all of an export's files are complete, so a failed or cancelled export
-leaves earlier files intact and no partial ones.
+leaves earlier files intact and no partial ones. Every file an export writes is checked
+before the conversion starts (``export_files.check_export_target``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tlgui.core.atomic import TEMP_PREFIX, atomic_path, set_default_mode
 from tlgui.core.devices import active_backend
-from tlgui.core.errors import Cancelled, ExportError
+from tlgui.core.errors import Cancelled, DestinationExists, ExportError, UnsafeDestination
 from tlgui.core.events import Report, StageProgress, ignore
 from tlgui.core.export_bridge import export_through_tensorflow
+from tlgui.core.export_files import (  # noqa: F401 - output_paths etc. are imported from here
+    FORMATS,
+    LABELS_FILE,
+    check_export_target,
+    failure,
+    output_paths,
+    staged,
+    staged_dir,
+)
 from tlgui.core.model_file import save_keras
 from tlgui.core.precision import float32_copy
+from tlgui.core.runs import MODEL_FILE, run_dataset
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("keras", "savedmodel", "tflite", "onnx")
-LABELS_FILE = "labels.txt"
 ONNX_OPSET = 17
-_SUFFIX = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
 # Layers that only act in training; an exported model skips them.
 _TRAINING_ONLY = ("augmentation",)
 _KEPT_META = ("backbone", "epoch")
 
 
 def export_run(run: Path, fmt: str, out: Path, report: Report = ignore,
-               cancel: threading.Event | None = None) -> list[Path]:
+               cancel: threading.Event | None = None, *, overwrite: bool = False,
+               ) -> list[Path]:
     """Exports the model of a run folder or of a ``.keras`` file.
 
     Args:
@@ -60,27 +64,37 @@ def export_run(run: Path, fmt: str, out: Path, report: Report = ignore,
         out: destination file or folder (see the module docstring).
         report: receives ``StageProgress("export", ...)`` events.
         cancel: set it to stop; ``Cancelled`` is raised and nothing is written.
+        overwrite: replace existing files (never the model being exported).
 
     Returns:
         The paths written, main file first.
 
     Raises:
         ModelFileError: the model cannot be loaded safely.
+        DestinationExists: a file the export would write exists (``overwrite`` False).
+        UnsafeDestination: a destination is the model itself, or a folder of other files.
         ExportError: the export failed; nothing was written.
         Cancelled: ``cancel`` was set.
     """
     from tlgui.core.predict import load_classifier
 
-    check_export_target(fmt, Path(out))
+    run = Path(run).expanduser()
+    source = run / MODEL_FILE if run.is_dir() else run
+    # Nor inside the dataset the run was trained on.
+    trained_on = run_dataset(run) if run.is_dir() else None
+    check_export_target(fmt, Path(out), overwrite=overwrite, model=source,
+                        inputs=[trained_on] if trained_on else [])
     loaded = load_classifier(run)
     return export_model(loaded.model, loaded.class_names, loaded.image_size, fmt, out,
-                        report, cancel, extra=loaded.meta)
+                        report, cancel, extra=loaded.meta, overwrite=overwrite,
+                        model_path=source)
 
 
 def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_size: int,
                  fmt: str, out: Path, report: Report = ignore,
                  cancel: threading.Event | None = None,
-                 extra: dict[str, Any] | None = None) -> list[Path]:
+                 extra: dict[str, Any] | None = None, *, overwrite: bool = False,
+                 model_path: Path | None = None) -> list[Path]:
     """Exports a classifier taking raw ``uint8`` images in one of ``FORMATS``.
 
     Args:
@@ -92,16 +106,23 @@ def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_siz
         report: receives ``StageProgress("export", ...)`` events.
         cancel: set it to stop; ``Cancelled`` is raised and nothing is written.
         extra: metadata stored beside the class names in a ``.keras`` file.
+        overwrite: replace existing files (an earlier export, a ``labels.txt``).
+        model_path: the file the model was loaded from; never overwritten.
 
     Returns:
         The paths written, main file first.
 
     Raises:
-        ExportError: unknown format, unusable destination, or a converter failed.
+        DestinationExists: a file the export would write exists (``overwrite`` False).
+        UnsafeDestination: a destination is the model file, a folder of other files,
+            or a file where a folder is needed.
+        WriteError: a file cannot be written (the message names it and the reason).
+        ExportError: unknown format, or a converter failed.
         Cancelled: ``cancel`` was set.
     """
     cancel = cancel or threading.Event()
-    check_export_target(fmt, Path(out))
+    out = Path(out).expanduser()
+    check_export_target(fmt, out, overwrite=overwrite, model=model_path)
     names = tuple(str(n) for n in class_names)
     n_out = int(model.outputs[0].shape[-1])
     if len(names) != n_out:
@@ -110,25 +131,25 @@ def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_siz
     model = float32_copy(model)  # a model trained in mixed precision leaves as float32
     if fmt != "keras" and active_backend() != "tensorflow":
         return export_through_tensorflow(model, names, image_size, fmt, Path(out),
-                                         output_paths(fmt, Path(out)), report, cancel, extra)
+                                         output_paths(fmt, Path(out)), report, cancel, extra,
+                                         overwrite=overwrite)
     steps = {"keras": 2, "savedmodel": 2, "tflite": 3, "onnx": 2}[fmt]
     progress = _Progress(report, cancel, steps, fmt)
     progress.step("Preparing the inference model")
     try:
         if fmt == "keras":
-            written = _export_keras(model, names, image_size, Path(out), progress, extra)
+            written = _export_keras(model, names, image_size, out, progress, extra, overwrite)
         elif fmt == "savedmodel":
-            written = _export_savedmodel(model, names, Path(out), progress)
+            written = _export_savedmodel(model, names, out, progress, overwrite)
         elif fmt == "tflite":
-            written = _export_tflite(model, names, image_size, Path(out), progress)
+            written = _export_tflite(model, names, image_size, out, progress, overwrite)
         else:
-            written = _export_onnx(model, names, image_size, Path(out), progress)
-    except (Cancelled, ExportError):
+            written = _export_onnx(model, names, image_size, out, progress, overwrite)
+    except (Cancelled, ExportError, DestinationExists, UnsafeDestination):
         raise
     except Exception as exc:
         log.exception("%s export to %s failed", fmt, out)
-        raise ExportError(f"The {fmt} export to {out} failed: {type(exc).__name__}: {exc}") \
-            from exc
+        raise failure(fmt, out, exc) from exc
     report(StageProgress("export", steps, steps, f"Exported {written[0].name}"))
     return written
 
@@ -165,39 +186,26 @@ def inference_model(model: Any, fixed_size: int | None = None) -> Any:
         return keras.Model(inputs, model(inputs, training=False), name=model.name)
 
 
-def output_paths(fmt: str, out: Path) -> list[Path]:
-    """The files (or SavedModel folder) an export to ``out`` writes, main one first."""
-    out = Path(out)
-    if fmt == "savedmodel":
-        return [out]
-    suffix = _SUFFIX[fmt]
-    main = out if out.suffix.lower() == suffix else out / f"model{suffix}"
-    if fmt == "keras":
-        return [main]
-    if fmt == "tflite":
-        return [main, main.with_name(f"{main.stem}_quant{suffix}"), main.parent / LABELS_FILE]
-    return [main, main.parent / LABELS_FILE]
-
-
 # -- formats ----------------------------------------------------------------------------
 
 
 def _export_keras(model: Any, names: tuple[str, ...], image_size: int, out: Path,
-                  progress: _Progress, extra: dict[str, Any] | None) -> list[Path]:
+                  progress: _Progress, extra: dict[str, Any] | None,
+                  overwrite: bool) -> list[Path]:
     (target,) = output_paths("keras", out)
     clean = inference_model(model)
     # A whitelist: run metadata may one day hold paths, which must not leave the machine.
     meta = {k: v for k, v in (extra or {}).items() if k in _KEPT_META}
     meta.update(image_size=image_size, input="uint8 RGB [batch, height, width, 3], any size")
     progress.step("Writing the .keras file")
-    with _staged([target]) as (tmp,):
-        save_keras(clean, tmp, names, meta)
+    with staged([target], overwrite) as (tmp,):
+        save_keras(clean, tmp, names, meta, overwrite=True)  # tmp is this export's own
         progress.check()
     return [target]
 
 
 def _export_savedmodel(model: Any, names: tuple[str, ...], out: Path,
-                       progress: _Progress) -> list[Path]:
+                       progress: _Progress, overwrite: bool) -> list[Path]:
     import keras
     import tensorflow as tf
 
@@ -237,7 +245,7 @@ def _export_savedmodel(model: Any, names: tuple[str, ...], out: Path,
     archive.add_endpoint("serve_pixels", tf.function(serve_pixels, input_signature=[
         tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")]))
     progress.step("Writing the SavedModel")
-    with _staged_dir(out) as tmp:
+    with staged_dir(out, overwrite) as tmp:
         _write_archive(archive, tmp)
         (tmp / LABELS_FILE).write_text(_labels_text(names), encoding="utf-8")
         progress.check()
@@ -245,7 +253,7 @@ def _export_savedmodel(model: Any, names: tuple[str, ...], out: Path,
 
 
 def _export_tflite(model: Any, names: tuple[str, ...], image_size: int, out: Path,
-                   progress: _Progress) -> list[Path]:
+                   progress: _Progress, overwrite: bool) -> list[Path]:
     import keras
     import tensorflow as tf
 
@@ -265,7 +273,7 @@ def _export_tflite(model: Any, names: tuple[str, ...], image_size: int, out: Pat
                 converter.optimizations = [tf.lite.Optimize.DEFAULT]
             blobs.append(bytes(converter.convert()))
             progress.check()
-    with _staged(targets) as tmps:
+    with staged(targets, overwrite) as tmps:
         tmps[0].write_bytes(blobs[0])
         tmps[1].write_bytes(blobs[1])
         tmps[2].write_text(_labels_text(names), encoding="utf-8")
@@ -274,7 +282,7 @@ def _export_tflite(model: Any, names: tuple[str, ...], image_size: int, out: Pat
 
 
 def _export_onnx(model: Any, names: tuple[str, ...], image_size: int, out: Path,
-                 progress: _Progress) -> list[Path]:
+                 progress: _Progress, overwrite: bool) -> list[Path]:
     import tf2onnx
 
     _, serve = _fixed_size_function(model, image_size, batch=None)
@@ -287,7 +295,7 @@ def _export_onnx(model: Any, names: tuple[str, ...], image_size: int, out: Path,
     size.key, size.value = "image_size", str(image_size)
     progress.check()
     targets = output_paths("onnx", out)
-    with _staged(targets) as tmps:
+    with staged(targets, overwrite) as tmps:
         tmps[0].write_bytes(proto.SerializeToString())
         tmps[1].write_text(_labels_text(names), encoding="utf-8")
         progress.check()
@@ -336,68 +344,3 @@ def _labels_text(names: tuple[str, ...]) -> str:
         if "\n" in name or "\r" in name:
             raise ExportError(f"The class name {name!r} holds a line break; rename its folder.")
     return "".join(f"{n}\n" for n in names)
-
-
-@contextlib.contextmanager
-def _staged(targets: list[Path]) -> Iterator[list[Path]]:
-    """Temp paths beside ``targets``; all are moved into place only if the block succeeds."""
-    for target in targets:
-        if target.is_dir():
-            raise ExportError(f"{target} is a folder; choose a file name or another folder.")
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(atomic_path(target)) for target in targets]
-
-
-@contextlib.contextmanager
-def _staged_dir(target: Path) -> Iterator[Path]:
-    """A temp folder beside ``target`` that replaces it only if the block succeeds.
-
-    An existing ``target`` is replaced only when it is itself a SavedModel, so an
-    export never deletes a folder of the user's other files.
-    """
-    _check_savedmodel_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=target.parent))
-    old: Path | None = None
-    try:
-        yield tmp
-        set_default_mode(tmp)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=target.parent))
-            os.rmdir(old)
-            os.replace(target, old)
-        try:
-            os.replace(tmp, target)
-        except BaseException:
-            if old is not None:
-                os.replace(old, target)
-                old = None
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _check_savedmodel_target(target: Path) -> None:
-    if target.exists() and not (target.is_dir() and (target / "saved_model.pb").is_file()):
-        raise ExportError(f"{target} already exists and is not a SavedModel folder; choose "
-                          "a new folder name.")
-
-
-def check_export_target(fmt: str, out: Path) -> None:
-    """Raises ``ExportError`` when ``out`` cannot take a ``fmt`` export (before any work).
-
-    Args:
-        fmt: the format.
-        out: the destination given by the user.
-    """
-    if fmt not in FORMATS:
-        raise ExportError(f"Unknown export format '{fmt}'; use one of {', '.join(FORMATS)}.")
-    if fmt == "savedmodel":
-        _check_savedmodel_target(Path(out))
-        return
-    for path in output_paths(fmt, Path(out)):
-        if path.is_dir():
-            raise ExportError(f"{path} is a folder; choose a file name or another folder.")
-

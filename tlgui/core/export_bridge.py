@@ -40,7 +40,8 @@ def tlgui_command() -> list[str]:
 def export_through_tensorflow(model: Any, names: tuple[str, ...], image_size: int, fmt: str,
                               out: Path, outputs: list[Path], report: Report,
                               cancel: threading.Event,
-                              extra: dict[str, Any] | None = None) -> list[Path]:
+                              extra: dict[str, Any] | None = None, *,
+                              overwrite: bool = False) -> list[Path]:
     """Writes ``fmt`` at ``out`` by running ``tlgui export`` under the TensorFlow backend.
 
     Args:
@@ -53,6 +54,7 @@ def export_through_tensorflow(model: Any, names: tuple[str, ...], image_size: in
         report: receives ``StageProgress("export", ...)``.
         cancel: set it to stop the conversion; nothing is written then.
         extra: metadata kept in the intermediate ``.keras`` file.
+        overwrite: the user agreed to replace existing files (checked before this call).
 
     Returns:
         ``outputs``.
@@ -67,7 +69,8 @@ def export_through_tensorflow(model: Any, names: tuple[str, ...], image_size: in
         save_keras(model, source, names, {**(extra or {}), "image_size": image_size})
         env = dict(os.environ, KERAS_BACKEND="tensorflow", TLGUI_BACKEND="tensorflow",
                    CUDA_VISIBLE_DEVICES="-1")
-        cmd = [*tlgui_command(), "export", str(source), "--format", fmt, "--out", str(out)]
+        cmd = [*tlgui_command(), "export", str(source), "--format", fmt, "--out", str(out),
+               *(["--overwrite"] if overwrite else [])]
         log.info("exporting through TensorFlow: %s", " ".join(cmd))
         err_path = Path(work) / "stderr.txt"
         with open(err_path, "wb") as err:

@@ -1,8 +1,16 @@
-"""Reading image files with Pillow: header probes for scanning, full decodes to RGB."""
+"""Reading image files with Pillow: header probes for scanning, full decodes to RGB.
+
+Only regular files are opened (``entries.open_regular``): a named pipe or a device named
+``x.jpg`` is refused with a reason instead of hanging the reader. Every decode checks the
+pixel count from the header before any pixel is decoded, and the pixels being decoded at
+once by all threads are bounded (``DECODE_BUDGET_PIXELS``), so memory per image and in all
+is bounded whatever the files hold.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from tlgui.core.entries import EntryProblem, open_regular, regular_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,16 +32,46 @@ MIN_SIDE = 32
 # Pillow's own bomb threshold (about 89 million pixels): larger images are refused.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
+# Pixels all decoding threads may hold at once: one image at the limit, or many small
+# ones. A decode waits for room; an image alone always gets it.
+DECODE_BUDGET_PIXELS = MAX_PIXELS
+
 # Never let Pillow silently pad a truncated file with grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-class ImageProblem(Exception):
+class ImageProblem(EntryProblem):
     """A file that cannot be used as a training image; ``reason`` is shown to the user."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+
+class _PixelBudget:
+    """Bounds the pixels decoded at once across threads (a counting semaphore by pixels)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._used = 0
+
+    @contextlib.contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        with self._cond:
+            # An image alone may always decode; otherwise wait until the others fit.
+            self._cond.wait_for(lambda: self._used == 0
+                                or self._used + pixels <= DECODE_BUDGET_PIXELS)
+            self._used += pixels
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used -= pixels
+                self._cond.notify_all()
+
+    @property
+    def used(self) -> int:
+        """Pixels being decoded now."""
+        return self._used
+
+
+BUDGET = _PixelBudget()
 
 
 @dataclass(frozen=True)
@@ -57,6 +97,8 @@ def _as_image_problem(os_error: str, other_error: str) -> Iterator[None]:
             yield
     except ImageProblem:
         raise
+    except EntryProblem as exc:
+        raise ImageProblem(exc.reason) from exc
     except FileNotFoundError as exc:
         raise ImageProblem("file no longer exists") from exc
     except PermissionError as exc:
@@ -85,32 +127,49 @@ def probe(path: Path, min_side: int = MIN_SIDE) -> ImageHeader:
         ImageProblem: with a reason a user understands.
     """
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ImageProblem(f"cannot read file ({exc.strerror})") from exc
+        size = regular_file(path).st_size
+    except EntryProblem as exc:
+        raise ImageProblem(exc.reason) from exc
     if size == 0:
         raise ImageProblem("empty file (0 bytes)")
     with _as_image_problem("cannot read image header", "broken image header"), \
-            Image.open(path) as img:
+            _open(path) as img:
         fmt = img.format or "?"
         width, height = img.size
     if fmt not in SUPPORTED_FORMATS:
         raise ImageProblem(f"unsupported format {fmt}")
-    if width * height > MAX_PIXELS:
-        raise ImageProblem("decompression bomb: too many pixels to decode safely")
+    _check_pixels(width, height)
     if min(width, height) < min_side:
         raise ImageProblem(f"too small ({width}x{height} px, the minimum is {min_side} px)")
     return ImageHeader(fmt, width, height)
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[Image.Image]:
+    """Pillow's image on a regular file opened by tlgui (never a pipe or device)."""
+    with open_regular(path) as fh, Image.open(fh) as img:
+        yield img
+
+
+def _check_pixels(width: int, height: int) -> None:
+    # Pillow only warns below twice its limit, and a warning filter set in one thread
+    # is not reliably in force in another: check the header's numbers ourselves.
+    if width * height > MAX_PIXELS:
+        raise ImageProblem("decompression bomb: too many pixels to decode safely")
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     import numpy as np  # here, not at the top: the window imports this module at start
 
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # 16-bit and 32-bit integer greyscale: scale the full range down to 8 bits.
-        arr = np.asarray(img, dtype=np.float64)
+        # 16-bit and 32-bit integer greyscale: scale the full range down to 8 bits, in
+        # float32 (4 bytes a pixel, half of float64's peak). v / 257 + 0.5 never lies
+        # within 0.0019 of an integer, far above float32's error: the same bytes result.
+        arr = np.asarray(img, dtype=np.float32)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr8 = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        arr *= 255.0 / top
+        arr += 0.5
+        arr8 = np.clip(arr, 0, 255, out=arr).astype(np.uint8)
         return Image.fromarray(arr8, "L").convert("RGB")
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
@@ -142,14 +201,16 @@ def decode_rgb(path: Path, draft_size: int | None = None) -> np.ndarray:
     import numpy as np
 
     with _as_image_problem("corrupt or truncated image", "cannot decode image"), \
-            Image.open(path) as img:
+            _open(path) as img:
         if img.format not in SUPPORTED_FORMATS:
             raise ImageProblem(f"unsupported format {img.format}")
+        _check_pixels(*img.size)
         if draft_size and img.format == "JPEG":
             img.draft("RGB", (draft_size, draft_size))
-        img.seek(0)
-        img.load()
-        arr = np.asarray(_to_rgb(ImageOps.exif_transpose(img)), dtype=np.uint8)
+        with BUDGET.hold(img.size[0] * img.size[1]):
+            img.seek(0)
+            img.load()
+            arr = np.asarray(_to_rgb(ImageOps.exif_transpose(img)), dtype=np.uint8)
     if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
         raise ImageProblem(f"unexpected decoded shape {arr.shape}")
     return arr

@@ -2,15 +2,17 @@
 
 Images are decoded and resized exactly as for training (``decode_rgb`` then
 ``resize_to_square`` at the model's size) and classified in batches. A file that cannot
-be read becomes a ``Prediction`` with its error, never an exception. The user's input
-files and folders are only ever read: sorting copies into a separate destination.
+be read becomes a ``Prediction`` with its error, never an exception, and so does an
+entry of an input folder that cannot be walked (a folder that cannot be opened, a link
+to a folder). The user's input files and folders are only ever read: the CSV
+(``prediction``) and sorted copies (``sorting``) go elsewhere.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,22 +22,42 @@ from typing import Any
 
 import numpy as np
 
-from tlgui.core.errors import Cancelled, ConfigError, ModelFileError
+from tlgui.core.entries import (
+    FILE_GONE,
+    EntryProblem,
+    not_regular,
+    printable,
+    regular_file,
+    walk_files,
+)
+from tlgui.core.errors import Cancelled, ModelFileError
 from tlgui.core.events import Report, StageProgress, ignore
 from tlgui.core.imageio import IMAGE_SUFFIXES, ImageProblem, decode_rgb
 from tlgui.core.model_file import load_keras
-from tlgui.core.prediction import Prediction, write_csv
+from tlgui.core.model_meta import checked_image_size
+from tlgui.core.prediction import Prediction, spreadsheet_safe, write_csv
 from tlgui.core.resize import resize_to_square
 from tlgui.core.runs import MODEL_FILE
+from tlgui.core.sorting import UNSURE_FOLDER, check_sort_destination, safe_folder_name, sort_into
 
-# Sorting lives in the keras-free ``sorting`` (the window copies in its own process);
-# kept importable from here for scripts and tests.
-from tlgui.core.sorting import (  # noqa: F401
-    UNSURE_FOLDER,
-    check_sort_destination,
-    safe_folder_name,
-    sort_into,
-)
+# Kept importable from here: the window and older scripts import them from this module.
+__all__ = [
+    "UNSURE_FOLDER",
+    "LoadedClassifier",
+    "Prediction",
+    "Predictor",
+    "check_sort_destination",
+    "collect_images",
+    "collect_inputs",
+    "load_classifier",
+    "load_image",
+    "model_file_of",
+    "model_image_size",
+    "safe_folder_name",
+    "sort_into",
+    "spreadsheet_safe",
+    "write_csv",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,38 +73,64 @@ class LoadedClassifier:
     path: Path = Path()
 
 
+def model_file_of(path: str | Path) -> Path:
+    """The ``.keras`` file a model argument names: the file, or a run folder's model.
+
+    Raises:
+        ModelFileError: a folder without a model, or not a ``.keras`` file.
+    """
+    path = Path(path).expanduser()
+    if os.path.isdir(path):
+        if not os.path.lexists(path / MODEL_FILE):
+            raise ModelFileError(
+                f"{printable(path)} holds no {MODEL_FILE}: it is not a run folder, or its "
+                "run ended before the first epoch finished.")
+        return path / MODEL_FILE
+    if path.suffix.lower() != ".keras":
+        raise ModelFileError(f"{printable(path.name)} is not a .keras file; give a .keras "
+                             "file or a run folder.")
+    return path
+
+
 def load_classifier(path: str | Path) -> LoadedClassifier:
     """Loads a ``.keras`` classifier, or a run folder's ``model.keras``, in safe mode.
 
     Raises:
-        ModelFileError: no model there, not a Keras file, or it holds code (a
-            ``Lambda`` layer) that would run on loading; the message names the file.
+        ModelFileError: no model there, not a Keras file, damaged, crafted (see
+            ``load_keras``), or it holds code (a ``Lambda`` layer) that would run on
+            loading; the message names the file.
     """
-    path = Path(path).expanduser()
-    if path.is_dir():
-        if not (path / MODEL_FILE).is_file():
-            raise ModelFileError(
-                f"{path} holds no {MODEL_FILE}: it is not a run folder, or its run ended "
-                "before the first epoch finished.")
-        path = path / MODEL_FILE
-    elif path.suffix.lower() != ".keras":
-        raise ModelFileError(f"{path.name} is not a .keras file; give a .keras file or a "
-                             "run folder.")
+    path = model_file_of(path)
     model, names, meta = load_keras(path)
     return LoadedClassifier(model, names, model_image_size(model, meta, path), meta, path)
 
 
 def model_image_size(model: Any, meta: dict[str, Any], path: Path = Path()) -> int:
-    """The square side a classifier works at: from its metadata, resize layer or input."""
-    size = meta.get("image_size")
-    if isinstance(size, int) and size > 0:
-        return size
+    """The square side a classifier works at: from its metadata, resize layer or input.
+
+    Raises:
+        ModelFileError: no size can be found, it is outside the sane range, or the
+            metadata disagrees with the model's own resize layer or input.
+    """
+    own = None
     for layer in model.layers:
         if type(layer).__name__ == "Resizing":
-            return int(layer.height)
+            own = layer.height
+            break
     shape = model.inputs[0].shape
-    if shape[1] and shape[1] == shape[2]:
-        return int(shape[1])
+    if own is None and len(shape) == 4 and shape[1] and shape[1] == shape[2]:
+        own = shape[1]
+    size = meta.get("image_size")
+    if size is not None:
+        size = checked_image_size(size, path)
+        if own is not None and int(own) != size:
+            # Images would be resized to one size, then by the model to another.
+            raise ModelFileError(f"{printable(path.name)} says its images are {size} pixels "
+                                 f"wide, but the model itself works at {int(own)}; the file "
+                                 "was changed or damaged. It was not loaded.")
+        return size
+    if own is not None:
+        return checked_image_size(own, path)
     raise ModelFileError(f"{path.name}: cannot tell which image size the model expects.")
 
 
@@ -90,46 +138,69 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def collect_images(paths: Iterable[str | Path]) -> list[Path]:
-    """Expands files and folders into a list of files, each once, in a stable order.
+def _key(p: Path) -> str:
+    try:
+        return os.path.realpath(p)
+    except (OSError, ValueError):
+        return os.path.abspath(p)
 
-    Folders are walked recursively (symlinked folders are not followed) and give
-    their files with an image suffix; hidden files and folders are skipped. Files
-    named directly are kept whatever their suffix, and so are missing paths, which
-    classify as an error.
+
+def collect_inputs(paths: Iterable[str | Path]) -> tuple[list[Path], dict[Path, str]]:
+    """Expands files and folders into files to classify, and entries that cannot be.
+
+    Folders are walked recursively (links to folders are not followed, so a link to
+    ``/`` or a loop cannot lead the walk away) and give their entries with an image
+    suffix; hidden files and folders are skipped. Files named directly are kept
+    whatever their suffix, and so are missing paths, which classify as an error.
+
+    Returns:
+        (every path, each once, in a stable order; the reason for those among them
+        that cannot be read: a folder that cannot be opened, a link to a folder...).
     """
     out: list[Path] = []
-    seen: set[Path] = set()
+    reasons: dict[Path, str] = {}
+    seen: set[str] = set()
 
-    def add(p: Path) -> None:
-        key = p.resolve() if p.exists() else p.absolute()
+    def add(p: Path, reason: str | None = None) -> None:
+        key = _key(p)
         if key not in seen:
             seen.add(key)
             out.append(p)
+            if reason is not None:
+                reasons[p] = reason
 
     for raw in paths:
         p = Path(raw).expanduser()
-        if not p.is_dir():
+        if not os.path.isdir(p):
             add(p)
             continue
-        for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
-            for name in sorted(filenames):
-                if not _hidden(name) and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                    add(Path(dirpath) / name)
-    return out
+        for path, reason in walk_files(p, skip=_hidden):
+            if reason is not None or path.suffix.lower() in IMAGE_SUFFIXES:
+                add(path, reason)
+    return out, reasons
+
+
+def collect_images(paths: Iterable[str | Path]) -> list[Path]:
+    """The files ``collect_inputs`` finds, unreadable entries included (they classify
+    as errors)."""
+    return collect_inputs(paths)[0]
 
 
 def load_image(path: Path, size: int) -> np.ndarray:
     """Pixels of a file as the model sees them: ``uint8 [size, size, 3]``.
 
     Raises:
-        ImageProblem: the file is missing, unreadable or not an image.
+        ImageProblem: the file is missing, unreadable, not a regular file or not an
+            image.
     """
-    if not path.exists():
-        raise ImageProblem("no such file or folder")
-    if path.is_dir():
-        raise ImageProblem("a folder, not an image file")
+    try:
+        regular_file(path)  # a pipe or a device is refused here, never opened
+    except EntryProblem as exc:
+        if exc.reason == FILE_GONE:
+            raise ImageProblem("no such file or folder") from exc
+        if exc.reason == not_regular(stat.S_IFDIR):
+            raise ImageProblem("a folder, not an image file") from exc
+        raise ImageProblem(exc.reason) from exc
     # The same decode and resize as the training pixel cache.
     return resize_to_square(decode_rgb(path, draft_size=2 * size), size)
 
@@ -193,7 +264,7 @@ class Predictor:
             Cancelled: ``cancel`` was set.
         """
         cancel = cancel or threading.Event()
-        files = collect_images(paths)
+        files, unreadable = collect_inputs(paths)
         size = self.image_size
         chunks = [files[i:i + max(1, batch_size)] for i in range(0, len(files),
                                                                   max(1, batch_size))]
@@ -202,6 +273,8 @@ class Predictor:
         def work(path: Path) -> np.ndarray | str:
             if cancel.is_set():
                 return "cancelled"
+            if path in unreadable:
+                return unreadable[path]
             try:
                 return load_image(path, size)
             except ImageProblem as exc:
@@ -232,61 +305,3 @@ class Predictor:
                                 else Prediction(path, self.top_k(by_index[i], top_k)))
                 report(StageProgress("predict", len(rows), len(files), "Classifying images"))
         return rows
-
-
-def _say(line: str) -> None:
-    print(line)  # noqa: T201 - the predict command's output
-
-
-def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
-    """Runs ``tlgui predict``: prints or writes predictions and optionally sorts copies.
-
-    Returns:
-        0 when at least one image was classified, 1 otherwise.
-
-    Raises:
-        ConfigError: an option is out of range or the sort destination overlaps an input.
-        ModelFileError: the model cannot be loaded safely.
-    """
-    if args.top_k < 1:
-        raise ConfigError(f"--top-k must be at least 1 (got {args.top_k}).")
-    if not 0.0 <= args.min_confidence <= 1.0:
-        raise ConfigError(f"--min-confidence must be between 0 and 1 (got "
-                          f"{args.min_confidence}).")
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1 (got {args.batch_size}).")
-    if args.sort_into:
-        check_sort_destination(args.sort_into, args.paths)
-    explain_dir = getattr(args, "explain", None)
-    if explain_dir:
-        from tlgui.core.explain import check_explain_destination
-
-        check_explain_destination(explain_dir, args.paths)
-    predictor = Predictor.load(args.model)
-    k = min(args.top_k, len(predictor.class_names))
-    rows = predictor.predict_paths(args.paths, k, report, batch_size=args.batch_size)
-    if not rows:
-        _say(f"No image files found in {', '.join(map(str, args.paths))}.")
-        return 1
-    failed = sum(r.error is not None for r in rows)
-    if args.csv:
-        _say(f"CSV written to {write_csv(rows, args.csv, k)}")
-    else:
-        for r in rows:
-            if r.error:
-                _say(f"{r.path}\terror: {r.error}")
-            else:
-                _say(f"{r.path}\t" + "\t".join(f"{c} {p:.3f}" for c, p in r.top))
-    _say(f"{len(rows) - failed} image(s) classified, {failed} unreadable.")
-    if args.sort_into:
-        counts = sort_into(rows, args.sort_into, args.min_confidence, args.paths, report)
-        for folder, n in sorted(counts.items()):
-            _say(f"{n:6d}  {Path(args.sort_into) / folder}")
-    if explain_dir:
-        from tlgui.core.explain import Explainer, write_explanations
-
-        maps = write_explanations(Explainer.of(predictor.loaded),
-                                  [r.path for r in rows if r.error is None], explain_dir,
-                                  report, batch_size=min(args.batch_size, 16))
-        _say(f"{len(maps)} heat map(s) written to {explain_dir}")
-    return 0 if failed < len(rows) else 1

@@ -9,6 +9,7 @@ A run folder holds ``config.json``, ``classes.json``, ``status.json`` (``running
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -20,6 +21,9 @@ from typing import Any
 
 from tlgui.core.atomic import atomic_write_json, atomic_write_text
 from tlgui.core.config import TrainConfig
+from tlgui.core.destinations import check_folder_output
+from tlgui.core.entries import EntryProblem, open_regular, printable
+from tlgui.core.errors import WriteError
 from tlgui.core.outcomes import TrainSummary
 from tlgui.core.paths import runs_dir
 
@@ -69,8 +73,15 @@ class RunFolder:
 
     @classmethod
     def create(cls, dataset_root: Path, root: Path | None = None) -> RunFolder:
-        """A new, uniquely named run folder under ``root`` (default: the user data folder)."""
+        """A new, uniquely named run folder under ``root`` (default: the user data folder).
+
+        Raises:
+            UnsafeDestination: ``root`` lies inside the dataset (tlgui never writes
+                there) or is a file.
+            WriteError: ``root`` cannot be created or written.
+        """
         root = root or runs_dir()
+        check_folder_output(root, inputs=[dataset_root], may_hold_inputs=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         slug = re.sub(r"[^A-Za-z0-9_-]+", "-", dataset_root.name).strip("-")[:40] or "data"
         for n in range(1000):
@@ -80,7 +91,10 @@ class RunFolder:
                 return cls(path)
             except FileExistsError:
                 continue
-        raise FileExistsError(f"cannot create a run folder in {root}")
+            except OSError as exc:
+                raise WriteError(root, exc, "the run folder in") from exc
+        raise WriteError(root, OSError(errno.EEXIST, "1,000 runs started this second"),
+                         "a new run folder in")
 
     @property
     def model_path(self) -> Path:
@@ -92,7 +106,9 @@ class RunFolder:
         """Writes the config, class names and a ``running`` status."""
         atomic_write_json(self.path / "config.json", config.to_dict())
         atomic_write_json(self.path / "classes.json", list(class_names))
-        self.write_status("running", dataset=str(dataset_root), backbone=config.backbone)
+        # Kept exactly (JSON escapes odd bytes), so an export can tell the dataset apart.
+        self.write_status("running", dataset=os.path.abspath(dataset_root),
+                          backbone=config.backbone)
 
     def write_status(self, state: str, **extra: Any) -> None:
         """Updates ``status.json``, keeping earlier keys."""
@@ -158,7 +174,7 @@ def read_run(path: Path) -> RunInfo:
     return RunInfo(
         path=path,
         state=state,
-        dataset=str(data.get("dataset", "?")),
+        dataset=printable(str(data.get("dataset", "?"))),
         backbone=str(data.get("backbone", "?")),
         started=str(data.get("started", "?")),
         best_val_accuracy=max(accs) if accs else None,
@@ -169,15 +185,16 @@ def read_run(path: Path) -> RunInfo:
 def list_runs(root: Path | None = None) -> list[RunInfo]:
     """Every run folder, newest first."""
     root = root or runs_dir()
-    if not root.is_dir():
+    try:
+        entries = sorted(root.iterdir(), reverse=True)
+    except OSError:
         return []
-    out = [read_run(p) for p in sorted(root.iterdir(), reverse=True) if p.is_dir()]
-    return out
+    return [read_run(p) for p in entries if p.is_dir() and not p.is_symlink()]
 
 
 def load_class_names(run_path: Path) -> tuple[str, ...]:
     """The class names of a run."""
-    return tuple(json.loads((run_path / "classes.json").read_text("utf-8")))
+    return tuple(read_json(run_path / "classes.json"))
 
 
 def read_json(path: Path) -> Any:
@@ -187,7 +204,11 @@ def read_json(path: Path) -> Any:
         OSError: missing or unreadable.
         ValueError: too large or not JSON.
     """
-    with open(path, "rb") as fh:
+    try:
+        fh = open_regular(path)  # a planted pipe would block the list of runs
+    except EntryProblem as exc:
+        raise OSError(errno.EINVAL, f"{path.name}: {exc.reason}") from exc
+    with fh:
         data = fh.read(MAX_JSON_BYTES + 1)
     if len(data) > MAX_JSON_BYTES:
         raise ValueError(f"{path.name} is larger than {MAX_JSON_BYTES // 2**20} MB")

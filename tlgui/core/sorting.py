@@ -3,13 +3,14 @@
 Keras-free, so that the window copies in its own process. Copies never land where the
 files being classified live: the destination may not be, lie inside or hold an input
 folder, nor the folder of any file classified (a dataset's class folder, when single
-files were given). A name already taken gets a `` (2)`` suffix; an identical file
-already there is not copied again.
+files were given). A class folder that is a link leading back into an input is refused
+too. A name already taken gets a `` (2)`` suffix unless the user asked to overwrite; an
+identical file already there is not copied again.
 """
 
 from __future__ import annotations
 
-import filecmp
+import contextlib
 import logging
 import os
 import re
@@ -20,7 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tlgui.core.atomic import atomic_path
-from tlgui.core.errors import Cancelled, ConfigError
+from tlgui.core.destinations import check_folder_output, check_not_input
+from tlgui.core.entries import EntryProblem, kind_of, open_regular, printable
+from tlgui.core.errors import Cancelled, TlguiError, UnsafeDestination, os_reason
 from tlgui.core.events import Notice, Report, StageProgress, ignore
 
 if TYPE_CHECKING:
@@ -45,10 +48,10 @@ def protected_folders(inputs: Iterable[str | Path],
     out: list[Path] = []
     for raw in inputs:
         p = Path(raw).expanduser()
-        out.append(p if p.is_dir() else p.parent)
+        out.append(p if os.path.isdir(p) else p.parent)
     out += [r.path.parent for r in rows if r.error is None]
     seen: set[str] = set()
-    unique: list[Path] = []
+    unique = []
     for p in out:
         key = os.path.realpath(p)
         if key not in seen:
@@ -71,43 +74,66 @@ def check_sort_destination(dest: str | Path, inputs: Iterable[str | Path],
         The destination with ``~`` expanded.
 
     Raises:
-        ConfigError: copying there would change a folder being read, or ``dest`` is
-            a file.
+        UnsafeDestination: copying there would change a folder being read (it is a
+            ``ConfigError`` too), or ``dest`` is a file.
+        WriteError: ``dest`` cannot be written.
     """
-    d = Path(dest).expanduser()
-    if d.exists() and not d.is_dir():
-        raise ConfigError(f"The sort destination {dest} is a file; choose a folder.")
-    real = Path(os.path.realpath(d))
-    for folder in protected_folders(inputs, rows):
-        s = Path(os.path.realpath(folder))
-        if real == s or real.is_relative_to(s) or s.is_relative_to(real):
-            raise ConfigError(
-                f"The sort destination {dest} overlaps the input folder {folder}; input "
-                "folders are never changed, so choose a destination outside it.")
-    return d
+    folders = protected_folders(inputs, rows)
+    try:
+        return check_folder_output(dest, inputs=folders)
+    except UnsafeDestination as exc:
+        if exc.conflict is None:
+            raise
+        raise UnsafeDestination(
+            exc.path, f"The sort destination {printable(dest)} overlaps the input folder "
+                      f"{printable(exc.conflict)}; input folders are never changed, so "
+                      "choose a destination outside it.", exc.conflict) from exc
 
 
-def _free_name(folder: Path, name: str, source: Path) -> Path | None:
+def _same_bytes(a: Path, b: Path) -> bool:
+    with open_regular(a) as fa, open_regular(b) as fb:
+        if os.fstat(fa.fileno()).st_size != os.fstat(fb.fileno()).st_size:
+            return False
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def _target(folder: Path, name: str, source: Path, overwrite: bool) -> Path | None:
     """Where to copy ``source``; None when an identical copy is already there."""
     target = folder / name
     n = 2
-    while target.exists():
-        if target.is_file() and filecmp.cmp(source, target, shallow=False):
-            return None
+    while os.path.lexists(target):
+        with contextlib.suppress(OSError, EntryProblem):
+            if _same_bytes(source, target):
+                return None
+        if overwrite and os.path.isfile(target) and not os.path.islink(target):
+            return target
         stem, suffix = Path(name).stem, Path(name).suffix
         target = folder / f"{stem} ({n}){suffix}"
         n += 1
     return target
 
 
+def _copy(source: Path, target: Path, replace: bool) -> None:
+    with open_regular(source) as src, atomic_path(target, replace=replace) as tmp:
+        with open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        shutil.copystat(source, tmp)
+
+
 def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: float = 0.0,
               inputs: Iterable[str | Path] = (), report: Report = ignore,
-              cancel: threading.Event | None = None) -> dict[str, int]:
+              cancel: threading.Event | None = None, *, overwrite: bool = False,
+              ) -> dict[str, int]:
     """Copies (never moves) each classified file into ``dest/<class>/``.
 
     Files whose top probability is below ``min_confidence`` go to ``dest/_unsure/``;
-    files that could not be read are left out. Each copy is written atomically; a file
-    that cannot be copied is told in a ``Notice`` and the others go on.
+    files that could not be read are left out. Each copy is written atomically; a
+    file that cannot be copied is told in a ``Notice`` and the others go on.
 
     Args:
         rows: predictions from ``Predictor.predict_paths``.
@@ -116,32 +142,57 @@ def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: floa
         inputs: the paths that were classified; ``dest`` must not overlap them.
         report: receives ``StageProgress("sort", ...)`` and a ``Notice`` per failed copy.
         cancel: set it to stop; ``Cancelled`` is raised between files.
+        overwrite: a different file with the same name in a class folder is replaced
+            (else the copy gets a `` (2)`` suffix).
 
     Returns:
         Files now in each destination folder from this call, by folder name.
 
     Raises:
-        ConfigError: ``dest`` overlaps an input folder or a classified file's folder.
+        UnsafeDestination: ``dest`` overlaps an input folder or a classified file's
+            folder (a ``ConfigError`` too).
         Cancelled: ``cancel`` was set.
     """
     cancel = cancel or threading.Event()
     usable = [(r, r.label) for r in rows if r.error is None and r.label is not None]
     dest = check_sort_destination(dest, inputs, [r for r, _ in usable])
+    protected = protected_folders(inputs, [r for r, _ in usable])
     counts: dict[str, int] = {}
+    checked: set[str] = set()
+    unusable: dict[str, int] = {}  # class folders that cannot be made: files left out
     for done, (r, label) in enumerate(usable, start=1):
         if cancel.is_set():
             raise Cancelled("Sorting cancelled; the files copied so far are complete.")
         folder = UNSURE_FOLDER if r.confidence < min_confidence else safe_folder_name(label)
+        where = dest / folder
+        if folder in unusable:
+            unusable[folder] += 1
+            continue
+        if os.path.lexists(where) and not os.path.isdir(where):
+            unusable[folder] = 1
+            report(Notice("warning", f"{printable(where)} is {kind_of(os.lstat(where).st_mode)}"
+                                     f", not a folder: files of '{folder}' are not copied."))
+            continue
         try:
-            (dest / folder).mkdir(parents=True, exist_ok=True)
-            target = _free_name(dest / folder, r.path.name, r.path)
+            where.mkdir(parents=True, exist_ok=True)
+            if folder not in checked:
+                # A class folder already there may be a link back into an input.
+                check_not_input(where, protected)
+                checked.add(folder)
+            target = _target(where, r.path.name, r.path, overwrite)
             if target is not None:
-                with atomic_path(target) as tmp:
-                    shutil.copy2(r.path, tmp)
-        except OSError as exc:
-            log.warning("cannot copy %s into %s: %s", r.path, dest / folder, exc)
-            report(Notice("warning", f"Cannot copy {r.path} into {dest / folder}: {exc}"))
+                _copy(r.path, target, replace=overwrite)
+        except UnsafeDestination:
+            raise
+        except (OSError, EntryProblem, TlguiError) as exc:
+            reason = exc.reason if isinstance(exc, EntryProblem) else \
+                str(exc) if isinstance(exc, TlguiError) else os_reason(exc)
+            log.warning("cannot copy %s into %s: %s", r.path, where, reason)
+            report(Notice("warning", f"Cannot copy {printable(r.path)} into "
+                                     f"{printable(where)}: {reason}"))
             continue
         counts[folder] = counts.get(folder, 0) + 1
         report(StageProgress("sort", done, len(usable), "Copying into class folders"))
+    for folder, n in unusable.items():
+        log.warning("%d file(s) not copied into %s", n, dest / folder)
     return counts

@@ -396,7 +396,7 @@ def _run_training(
             try:
                 save_keras(cm.model, run.model_path, cm.class_names,
                            {"image_size": cm.image_size, "backbone": cm.backbone_name,
-                            "epoch": epoch})
+                            "epoch": epoch}, overwrite=True)
                 run.write_history(history)
             except OSError as exc:
                 raise TlguiError(
@@ -450,6 +450,12 @@ def _run_training(
             run.write_history(history)
             run.write_status("cancelled")
         report(Notice("info", "Training cancelled; the best finished epoch is kept."))
+    except KeyboardInterrupt:
+        # Ctrl-C where no cancel event could be checked: the user stopped it; nothing failed.
+        if run:
+            run.write_history(history)
+            run.write_status("cancelled", reason="interrupted (Ctrl-C)")
+        raise
     except BaseException as exc:
         if run:
             run.write_status("failed", error=str(exc))

@@ -205,12 +205,17 @@ class Handlers:
 
     def export(self, params: dict[str, Any], report: Report, cancel: threading.Event) -> Any:
         from tlgui.core.export import export_model
+        from tlgui.core.export_files import check_export_target
 
+        out, overwrite = Path(params["out"]), bool(params.get("overwrite"))
+        # Checked again here: the window asked, but files may have come since.
+        check_export_target(params["format"], out, overwrite=overwrite,
+                            inputs=[Path(p) for p in params.get("protected") or ()])
         with self.model_lock:
             cm = self._model_for(params, report)
             written = export_model(cm.model, cm.class_names, cm.image_size, params["format"],
-                                   Path(params["out"]), report, cancel,
-                                   extra={"backbone": cm.backbone_name})
+                                   out, report, cancel, extra={"backbone": cm.backbone_name},
+                                   overwrite=overwrite)
         return [str(p) for p in written]
 
     def open_run(self, params: dict[str, Any], report: Report, cancel: threading.Event) -> Any:

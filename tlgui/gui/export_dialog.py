@@ -6,13 +6,17 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QStandardPaths, Signal
 from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
+    QMessageBox,
     QWidget,
 )
 
+from tlgui.core.entries import printable
+from tlgui.core.errors import DestinationExists, TlguiError
+from tlgui.core.export_files import check_export_target
 from tlgui.core.outcomes import ModelInfo
 from tlgui.gui import jobs
 from tlgui.gui.dialogs import error_text
@@ -31,13 +35,33 @@ FORMATS = (
 )
 
 
+def default_folder(protected: list[Path]) -> Path:
+    """Where an export goes unless the user picks a place: Documents (else the home
+    folder), a place the user finds again; never the hidden run folder, nor a dataset."""
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    for candidate in (Path(docs) if docs else None, Path.home()):
+        if candidate is None or not candidate.is_dir():
+            continue
+        real = candidate.resolve()
+        if not any(real == p.resolve() or real.is_relative_to(p.resolve())
+                   for p in protected):
+            return candidate
+    return Path.home()
+
+
 class ExportDialog(JobDialog):
-    """Exports the engine's model (``model`` describes it); emits ``exported(path)``."""
+    """Exports the engine's model (``model`` describes it); emits ``exported(path)``.
+
+    Every file the export writes is checked before the engine starts: a file that is
+    there is replaced only after the user says so, and a destination inside the dataset
+    is refused.
+    """
 
     exported = Signal(Path)
 
     def __init__(self, engine: EngineHost, model: ModelInfo, folder: Path,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, protected: list[Path] | None = None,
+                 name: str = "classifier") -> None:
         super().__init__(
             "Format", "Save as",
             f"Classes: {', '.join(model.class_names)} · input {model.image_size} px "
@@ -49,6 +73,8 @@ class ExportDialog(JobDialog):
         self.engine = engine
         self.model = model
         self.folder = folder
+        self.name = name
+        self.protected = list(protected or [])
         self.result: Any = None
         self.format_box = self.choice
         self.export_button = self.action_button
@@ -68,7 +94,7 @@ class ExportDialog(JobDialog):
 
     def _update_dest(self) -> None:
         current = self.dest.text().strip()
-        stem = Path(current) if current else self.folder / "classifier"
+        stem = Path(current) if current else self.folder / self.name
         name = stem.name
         for end in (".keras", ".tflite", ".onnx", "_savedmodel"):
             name = name.removesuffix(end)
@@ -85,8 +111,42 @@ class ExportDialog(JobDialog):
         if path:
             self.dest.setText(path)
 
+    def confirmed_overwrite(self, out: Path) -> bool | None:
+        """Checks the destination: False when nothing is there, True when the user
+        agreed to replace what is, None when the export must not start."""
+        try:
+            check_export_target(self.fmt(), out, inputs=self.protected)
+            return False
+        except DestinationExists as exc:
+            answer = QMessageBox.question(
+                self, "Replace the existing file?",
+                f"{printable(exc.path)} already exists.\n\nReplace it with this export? "
+                "(labels.txt beside it is replaced too.)",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                self.message.setText("Nothing was exported: choose another name, or agree "
+                                     "to replace the file.")
+                return None
+        except TlguiError as exc:
+            self.message.setText(f"<b>Cannot export there.</b> {error_text(exc)}")
+            return None
+        try:
+            check_export_target(self.fmt(), out, overwrite=True, inputs=self.protected)
+        except TlguiError as exc:
+            self.message.setText(f"<b>Cannot export there.</b> {error_text(exc)}")
+            return None
+        return True
+
     def start(self) -> None:
-        out = Path(self.dest.text().strip()).expanduser()
+        text = self.dest.text().strip()
+        if not text:
+            self.message.setText("Give a file name to export to.")
+            return
+        out = Path(text).expanduser()
+        overwrite = self.confirmed_overwrite(out)
+        if overwrite is None:
+            return
         self.export_button.setEnabled(False)
         self.format_box.setEnabled(False)
         self.progress.setVisible(True)
@@ -94,7 +154,7 @@ class ExportDialog(JobDialog):
         self.message.setText(f"Exporting to {out}…")
         self.job = start_job(
             "export", functools.partial(jobs.export, self.engine, self.model.run, self.fmt(),
-                                        out),
+                                        out, overwrite=overwrite, protected=self.protected),
             on_progress=self._on_progress, on_success=lambda r: self._on_done(out, r),
             on_failure=self._on_failed, on_cancel=self._on_cancelled)
 

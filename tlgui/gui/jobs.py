@@ -117,9 +117,12 @@ def evaluate(engine: EngineHost, dataset: Dataset, token: str, split: SplitConfi
 
 
 def export(engine: EngineHost, run: Path | None, fmt: str, out: Path, report: Report,
-           cancel: threading.Event) -> list[Path]:
-    """Exports the engine's model (preprocessing and class names included)."""
-    params = {"format": fmt, "out": str(out), "run": str(run) if run else None}
+           cancel: threading.Event, *, overwrite: bool = False,
+           protected: Sequence[Path] = ()) -> list[Path]:
+    """Exports the engine's model (preprocessing and class names included); existing
+    files are replaced only with ``overwrite``, and never inside ``protected`` folders."""
+    params = {"format": fmt, "out": str(out), "run": str(run) if run else None,
+              "overwrite": overwrite, "protected": [str(p) for p in protected]}
     return [Path(p) for p in engine.call("export", params, report, cancel)]
 
 

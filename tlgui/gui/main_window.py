@@ -297,8 +297,15 @@ class MainWindow(QMainWindow):
         model = self.session.model
         if model is None or not model.trained or self.session.busy:
             return
-        folder = model.run if model.run is not None else Path.home()
-        dialog = ExportDialog(self.engine, model, folder, self)
+        from tlgui.core.runs import run_dataset
+        from tlgui.gui.export_dialog import default_folder
+
+        # Never into the data the model was trained on, nor the dataset that is open.
+        protected = [p for p in (self.session.dataset.root if self.session.dataset else None,
+                                 run_dataset(model.run) if model.run else None) if p]
+        name = f"{protected[0].name}_classifier" if protected else "classifier"
+        dialog = ExportDialog(self.engine, model, default_folder(protected), self,
+                              protected=protected, name=name)
         dialog.open()
         self.export_dialog = dialog
 

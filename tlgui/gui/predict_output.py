@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from tlgui.core import sorting
-from tlgui.core.errors import ConfigError
+from tlgui.core.errors import ConfigError, TlguiError
 from tlgui.core.events import Notice
 from tlgui.core.prediction import Prediction, write_csv
 from tlgui.core.wording import plural
@@ -54,10 +54,19 @@ class PredictOutput(QObject):
         """True while copies are being made."""
         return self.job is not None and self.job.is_running()
 
-    def write_csv(self, rows: Sequence[Prediction], path: Path, threshold: float) -> bool:
-        """Writes the results with an ``unsure`` column; False (and an error) on failure."""
+    def write_csv(self, rows: Sequence[Prediction], path: Path, threshold: float,
+                  protected: Sequence[Path] = ()) -> bool:
+        """Writes the results with an ``unsure`` column; False (and an error) on failure.
+
+        The file dialog already asked before replacing a file, so an existing one is
+        replaced; but never an image classified, nor a file inside ``protected``.
+        """
         try:
-            write_csv(rows, path, min_confidence=threshold)
+            write_csv(rows, path, min_confidence=threshold, overwrite=True,
+                      inputs=list(protected))
+        except TlguiError as exc:
+            self.error.emit("Cannot write the table", exc)
+            return False
         except OSError as exc:
             self.error.emit("Cannot write the table", ConfigError(
                 f"Cannot write {path}: {exc.strerror or exc}"))

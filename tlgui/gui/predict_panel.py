@@ -368,7 +368,8 @@ class PredictPanel(QWidget):
 
     def write_csv(self, path: Path) -> None:
         """Writes the results, with an ``unsure`` column for the current threshold."""
-        self.output.write_csv(self.predictions, path, self.threshold)
+        protected = [*self._inputs, *([self.dataset_root] if self.dataset_root else [])]
+        self.output.write_csv(self.predictions, path, self.threshold, protected)
 
     def choose_sort_destination(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Copy the images into class folders in")

@@ -1,0 +1,101 @@
+"""``tlgui predict``: every destination checked before the model loads; results never lost."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from pathlib import Path
+
+from tlgui.cli_interrupt import ctrl_c_cancels
+from tlgui.core.entries import printable
+from tlgui.core.errors import ConfigError
+from tlgui.core.events import Report, ignore
+
+
+def _say(line: str) -> None:
+    print(line)  # noqa: T201 - the predict command's output
+
+
+def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
+    """Runs ``tlgui predict``: prints or writes predictions and optionally sorts copies.
+
+    The CSV and the sort destination are checked before the model is loaded: neither
+    may be an input, lie inside an input folder or be the model; an existing CSV is
+    replaced only with ``--overwrite``.
+
+    Returns:
+        0 when at least one image was classified, 1 otherwise.
+
+    Raises:
+        ConfigError: an option is out of range.
+        UnsafeDestination: the CSV or sort destination overlaps an input or the model.
+        DestinationExists: the CSV exists and ``--overwrite`` was not given.
+        ModelFileError: the model cannot be loaded safely.
+    """
+    from tlgui.core.destinations import check_output
+    from tlgui.core.predict import (
+        Predictor,
+        check_sort_destination,
+        model_file_of,
+        sort_into,
+        write_csv,
+    )
+
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1 (got {args.top_k}).")
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise ConfigError(f"--min-confidence must be between 0 and 1 (got "
+                          f"{args.min_confidence}).")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1 (got {args.batch_size}).")
+    model = model_file_of(args.model)
+    overwrite = getattr(args, "overwrite", False)
+    if args.csv:
+        check_output(args.csv, inputs=args.paths, model=model, overwrite=overwrite)
+    if args.sort_into:
+        check_sort_destination(args.sort_into, args.paths)
+    explain_dir = getattr(args, "explain", None)
+    if explain_dir:
+        from tlgui.core.explain import check_explain_destination
+
+        check_explain_destination(explain_dir, args.paths)
+    predictor = Predictor.load(model)
+    if predictor.loaded.meta.get("class_names_missing"):
+        _say(f"warning: {printable(model.name)} holds no class names (it was not saved by "
+             "tlgui); classes are shown as class_0, class_1, ...")
+    k = min(args.top_k, len(predictor.class_names))
+    cancel = threading.Event()
+    with ctrl_c_cancels(cancel, "the prediction"):
+        rows = predictor.predict_paths(args.paths, k, report, cancel=cancel,
+                                       batch_size=args.batch_size)
+    if not rows:
+        _say(f"No image files found in {', '.join(printable(p) for p in args.paths)}.")
+        return 1
+    failed = sum(r.error is not None for r in rows)
+    if args.csv:
+        # With a threshold the CSV says which rows fell below it (``unsure``).
+        written = write_csv(rows, args.csv, k, overwrite=overwrite, inputs=args.paths,
+                            model=model, report=report,
+                            min_confidence=args.min_confidence or None)
+        _say(f"CSV written to {printable(written)}")
+    else:
+        for r in rows:
+            if r.error:
+                _say(f"{printable(r.path)}\terror: {printable(r.error)}")
+            else:
+                _say(f"{printable(r.path)}\t" + "\t".join(f"{c} {p:.3f}" for c, p in r.top))
+    _say(f"{len(rows) - failed} image(s) classified, {failed} unreadable.")
+    if args.sort_into:
+        with ctrl_c_cancels(cancel, "the sorting"):
+            counts = sort_into(rows, args.sort_into, args.min_confidence, args.paths, report,
+                               cancel, overwrite=overwrite)
+        for folder, n in sorted(counts.items()):
+            _say(f"{n:6d}  {printable(Path(args.sort_into) / folder)}")
+    if explain_dir:
+        from tlgui.core.explain import Explainer, write_explanations
+
+        maps = write_explanations(Explainer.of(predictor.loaded),
+                                  [r.path for r in rows if r.error is None], explain_dir,
+                                  report, batch_size=min(args.batch_size, 16))
+        _say(f"{len(maps)} heat map(s) written to {printable(explain_dir)}")
+    return 0 if failed < len(rows) else 1

@@ -1,0 +1,157 @@
+"""``tlgui train``: every destination checked before the scan, Ctrl-C keeps the best epoch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from tlgui.cli_interrupt import ctrl_c_cancels
+from tlgui.core.config import TrainConfig
+from tlgui.core.entries import printable
+from tlgui.core.errors import ConfigError, TlguiError
+from tlgui.core.model_meta import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+
+
+def _say(line: str = "", err: bool = False) -> None:
+    print(line, file=sys.stderr if err else sys.stdout)
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The training settings the command-line options give."""
+    from tlgui.core.config import AugmentConfig, PhaseConfig, SplitConfig
+
+    if args.image_size is not None and not MIN_IMAGE_SIZE <= args.image_size <= MAX_IMAGE_SIZE:
+        # A model file larger than this is refused on loading; and a size of 5,000 would
+        # fill gigabytes of pixel cache before the first epoch.
+        raise ConfigError(f"--image-size must be between {MIN_IMAGE_SIZE} and "
+                          f"{MAX_IMAGE_SIZE} pixels (got {args.image_size}).")
+    base = TrainConfig()
+    fine_tune_at: int | str | None = args.fine_tune_at
+    if isinstance(fine_tune_at, str) and fine_tune_at.lstrip("-").isdigit():
+        fine_tune_at = int(fine_tune_at)
+    return TrainConfig(
+        backbone=args.backbone,
+        image_size=args.image_size,
+        weights=args.weights,
+        weights_dir=args.weights_dir,
+        phase1=PhaseConfig(args.epochs, args.lr, args.optimizer, args.patience),
+        phase2=PhaseConfig(args.fine_tune_epochs, args.fine_tune_lr, args.fine_tune_optimizer,
+                           args.patience),
+        fine_tune_at=fine_tune_at,
+        batch_size=args.batch_size,
+        augment=AugmentConfig(mode=args.augment),
+        split=SplitConfig(validation_fraction=args.validation_split),
+        seed=args.seed,
+        dropout=base.dropout,
+        device=device_setting(args),
+        precision=args.precision,
+    )
+
+
+def device_setting(args: argparse.Namespace) -> str:
+    """``train --device`` when given, else the global ``--device``."""
+    return str(getattr(args, "train_device", None) or getattr(args, "device", "auto"))
+
+
+def check_destinations(args: argparse.Namespace) -> Path | None:
+    """Checks ``--out``, the run folder and the pixel cache before any long work.
+
+    Returns:
+        The ``--out`` path, if given.
+
+    Raises:
+        ConfigError: ``--out`` does not end in ``.keras``.
+        UnsafeDestination: a destination lies inside the dataset or is the weights file.
+        DestinationExists: ``--out`` exists and ``--overwrite`` was not given.
+        WriteError: a destination cannot be written.
+    """
+    from tlgui.core.destinations import check_folder_output, check_not_input, check_output
+    from tlgui.core.paths import cache_dir, runs_dir
+
+    data = Path(args.data).expanduser()
+    check_folder_output(runs_dir(), inputs=[data], may_hold_inputs=True)
+    check_not_input(cache_dir(), [data])
+    if not args.out:
+        return None
+    out = Path(args.out).expanduser()
+    if out.suffix != ".keras":
+        raise ConfigError(f"--out {printable(out)}: a model file must end in .keras.")
+    weights = Path(args.weights).expanduser() if args.weights not in ("imagenet", "none") \
+        else None
+    return check_output(out, inputs=[data], model=weights, overwrite=args.overwrite)
+
+
+def cmd_train(args: argparse.Namespace, reporter: Any) -> int:
+    """Runs ``tlgui train``; returns the exit code (1 when cancelled)."""
+    from tlgui.core.dataset import scan
+    from tlgui.core.training import run_training
+
+    config = train_config(args)
+    out = check_destinations(args)
+    cancel = threading.Event()
+    try:
+        with ctrl_c_cancels(cancel, "training"):
+            ds = scan(args.data, config.split, report=reporter, cancel=cancel)
+            _say(f"{len(ds.train)} training and {len(ds.validation)} validation images, "
+                 f"{ds.num_classes} classes: {', '.join(ds.class_names)}")
+            for w in ds.warnings:
+                _say(f"warning: {printable(w)}")
+            if ds.problems:
+                _say(f"{len(ds.problems)} file(s) skipped (run 'tlgui scan' to list them)")
+            result = run_training(ds, config, report=reporter, cancel=cancel)
+    except KeyboardInterrupt:
+        _say("Interrupted. The run is marked cancelled; a checkpoint of the best finished "
+             "epoch, if any, is in its run folder ('tlgui runs' lists it). --out was not "
+             "written.", err=True)
+        return 1
+    for phase, secs in result.phase_seconds.items():
+        _say(f"phase {phase}: {secs:.1f}s, best validation accuracy "
+             f"{result.phase_accuracy[phase]:.4f}")
+    if result.run:
+        _say(f"run folder: {printable(result.run.path)}")
+    if result.cancelled and not result.history:
+        _say("Cancelled before the first epoch finished: nothing was trained, so no model "
+             "was kept" + (f" and {printable(out)} was not written." if out else "."),
+             err=True)
+        return 1
+    if result.cancelled:
+        _say(f"Cancelled. {_kept(result)}", err=True)
+    if out is not None:
+        _write_out(result, out, args.overwrite)
+    return 1 if result.cancelled else 0
+
+
+def _kept(result: Any) -> str:
+    """Which checkpoint a cancelled run kept, and where."""
+    from tlgui.core.model_file import read_metadata
+
+    epochs = len(result.history)
+    where = result.run.model_path if result.run else None
+    epoch = None
+    if where is not None and where.is_file():
+        try:
+            epoch = read_metadata(where).get("epoch")
+        except TlguiError:  # the message must not fail over a detail
+            epoch = None
+    best = next((h for h in result.history if h.get("epoch") == epoch), None)
+    acc = f", validation accuracy {best['val_accuracy']:.4f}" \
+        if best and best.get("val_accuracy") is not None else ""
+    what = f"the best finished epoch (epoch {epoch}{acc})" if epoch else \
+        "the best finished epoch"
+    place = f" is kept in {printable(where)}" if where is not None and where.is_file() \
+        else " is kept in memory only (no run folder)"
+    return f"{epochs} epoch(s) finished; {what}{place}."
+
+
+def _write_out(result: Any, out: Path, overwrite: bool) -> None:
+    from tlgui.core.model_file import save_keras
+
+    written = save_keras(result.model.model, out, result.model.class_names,
+                         {"image_size": result.model.image_size,
+                          "backbone": result.model.backbone_name},
+                         overwrite=overwrite)
+    how = "best finished epoch" if result.cancelled else "best epoch"
+    _say(f"model ({how}) written to {printable(written)}")

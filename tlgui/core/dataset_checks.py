@@ -1,0 +1,87 @@
+"""Checks over a scanned dataset's samples: the validation split, label conflicts, warnings."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tlgui.core.config import SplitConfig
+from tlgui.core.entries import EntryProblem, open_regular
+
+if TYPE_CHECKING:
+    from tlgui.core.dataset import Sample
+
+MIN_CLASS_IMAGES = 10
+MAX_IMBALANCE = 5.0
+
+
+def stratified_split(
+    samples: list[Sample], class_names: tuple[str, ...], split: SplitConfig
+) -> tuple[list[Sample], list[Sample]]:
+    by_class: dict[int, list[Sample]] = defaultdict(list)
+    for s in samples:
+        by_class[s.label].append(s)
+    train: list[Sample] = []
+    val: list[Sample] = []
+    for label in sorted(by_class):
+        items = sorted(by_class[label], key=lambda s: s.path.as_posix())
+        random.Random(f"{split.seed}:{class_names[label]}").shuffle(items)
+        n_val = round(len(items) * split.validation_fraction)
+        if split.validation_fraction > 0 and len(items) >= 2:
+            n_val = min(max(n_val, 1), len(items) - 1)
+        val.extend(items[:n_val])
+        train.extend(items[n_val:])
+    return train, val
+
+
+def find_conflicts(samples: list[Sample], class_names: tuple[str, ...]) -> list[tuple[Path, ...]]:
+    """Finds byte-identical files under different classes; hashes only same-size files."""
+    by_size: dict[int, list[Sample]] = defaultdict(list)
+    for s in samples:
+        by_size[s.size].append(s)
+    conflicts = []
+    for group in by_size.values():
+        if len({s.label for s in group}) < 2:
+            continue
+        by_hash: dict[str, list[Sample]] = defaultdict(list)
+        for s in group:
+            try:
+                digest = _digest(s.path)
+            except (OSError, EntryProblem):
+                continue
+            by_hash[digest].append(s)
+        for same in by_hash.values():
+            if len({s.label for s in same}) > 1:
+                conflicts.append(tuple(s.path for s in same))
+    return conflicts
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open_regular(path) as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def class_warnings(ds_counts: dict[str, int], empty: list[str]) -> list[str]:
+    out = [f"Class '{c}' has no usable images and is left out." for c in empty]
+    for name, n in ds_counts.items():
+        if n < MIN_CLASS_IMAGES:
+            out.append(
+                f"Class '{name}' has only {n} image(s); at least {MIN_CLASS_IMAGES} "
+                "are needed for a reliable result."
+            )
+    if ds_counts:
+        most, least = max(ds_counts.values()), min(ds_counts.values())
+        if least and most / least > MAX_IMBALANCE:
+            big = max(ds_counts, key=lambda k: ds_counts[k])
+            small = min(ds_counts, key=lambda k: ds_counts[k])
+            out.append(
+                f"Classes are imbalanced {most / least:.1f}:1 ('{big}' {most} vs "
+                f"'{small}' {least}); the loss is weighted to compensate."
+            )
+    return out
