@@ -139,9 +139,9 @@ class EngineClient:
             if sys.platform == "win32":
                 kwargs["creationflags"] = (subprocess.CREATE_NO_WINDOW
                                            | subprocess.CREATE_NEW_PROCESS_GROUP)
-            else:
-                # Ctrl-C in the terminal goes to the window, which stops the engine itself.
-                kwargs["start_new_session"] = True
+            # Elsewhere the engine stays in the window's session: Linux gives every session
+            # a scheduling group of its own (autogroup), and a group of its own would get
+            # half the processor whatever its priority. It ignores Ctrl-C itself instead.
             stderr = self._stderr_file()
             try:
                 self._proc = subprocess.Popen(

@@ -12,12 +12,15 @@ after start-up; calls that need it wait for it.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 import os
+import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import IO, Any
 
 from tlgui.core.errors import Cancelled, TlguiError
@@ -186,12 +189,20 @@ def lower_priority() -> None:
             ctypes.windll.kernel32.SetPriorityClass(handle, below_normal)  # type: ignore[attr-defined]
         else:
             os.nice(nice)
+            # Started in a session of its own, it would be in a scheduling group of its
+            # own too, where its niceness means nothing to other groups: lower the group.
+            with contextlib.suppress(OSError):
+                Path("/proc/self/autogroup").write_text(str(nice))
     except (OSError, AttributeError):
         log.warning("cannot lower the engine's priority", exc_info=True)
 
 
 def main() -> int:
     """Runs the engine on this process's standard streams; returns the exit code."""
+    if hasattr(signal, "SIGINT") and sys.platform != "win32":
+        # Ctrl-C in a terminal reaches the whole process group; the window decides and
+        # stops the engine itself (cancel, then shutdown).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     lower_priority()
     from tlgui.core.devices import configure_process
 
