@@ -142,7 +142,7 @@ def main() -> int:
     pump(1.0)
     shot("14-review")
 
-    review.go_to(6)
+    review.go_to(0)
     review.heat_box.setChecked(True)
     pump(300, lambda: review.image.heat_map() is not None)
     shot("15-heatmap")

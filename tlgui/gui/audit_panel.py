@@ -257,7 +257,7 @@ class AuditPanel(QWidget):
         for row, i in enumerate(self.shown):
             cell = self.table.item(row, 4)
             if cell is not None:
-                cell.setText(store.decision_text(self.items[i].path))
+                cell.setText(store.decision_text(self.items[i].path, short=True))
 
     def _heat_source(self) -> None:
         self.review.set_heat_source(*self.controller.model_heat_source())

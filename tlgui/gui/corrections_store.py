@@ -135,18 +135,22 @@ class CorrectionStore(QObject):
         return self._change(lambda c: c.forget(path))
 
     # -- what to show -------------------------------------------------------------------
-    def decision_text(self, path: Path) -> str:
-        """What was decided about an image, in a few words ("" when nothing)."""
+    def decision_text(self, path: Path, short: bool = False) -> str:
+        """What was decided about an image, in a few words ("" when nothing); ``short``
+        for a table column ("→ daisy", "kept")."""
         c = self.corrections
         if c is None:
             return ""
         added = c.additions.get(Path(path).expanduser().absolute().as_posix())
         if added is not None:
-            return f"added as {added}"
+            return f"+ {added}" if short else f"added as {added}"
         key = relative_key(path, c.root)
         d = c.decisions.get(key) if key is not None else None
         if d is None:
             return ""
+        if short:
+            return {"relabel": f"→ {d.class_name}", "exclude": "excluded",
+                    "keep": "kept"}[d.action]
         return {"relabel": f"relabelled → {d.class_name}", "exclude": "excluded",
                 "keep": "kept as it is"}[d.action]
 
