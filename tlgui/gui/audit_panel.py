@@ -126,7 +126,7 @@ class AuditPanel(QWidget):
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
         split.setSizes([580, 700])
-        self.table.setMinimumWidth(380)
+        self.table.setMinimumWidth(240)
         self.bar = controller.corrections_bar()
 
         v = QVBoxLayout(self)

@@ -118,7 +118,6 @@ class PredictPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
         top.addWidget(open_button)
-        top.addWidget(self.trained_button)
 
         self.add_button = QPushButton(icon("predict"), "Add images…")
         self.add_button.clicked.connect(self.choose_images)
@@ -160,8 +159,7 @@ class PredictPanel(QWidget):
         tools.addWidget(self.counts_label, 1)
         tools.addWidget(threshold_label)
         tools.addWidget(self.threshold_box)
-        for b in (self.heat_box, self.label_button, self.csv_button, self.sort_button,
-                  self.clear_button):
+        for b in (self.label_button, self.csv_button, self.sort_button, self.clear_button):
             tools.addWidget(b)
 
         self.hint = QLabel("<h3>Drop images or folders of images here</h3>"
@@ -174,6 +172,8 @@ class PredictPanel(QWidget):
         self.cards.threshold = self.threshold_box.value() / 100
         self.grid = CardGrid(self.cards, thumbnails)
         self.grid.activated.connect(self._open_card)
+        top.addWidget(self.trained_button)
+        top.addWidget(self.heat_box)
         v = QVBoxLayout(self)
         v.addLayout(top)
         v.addLayout(tools)

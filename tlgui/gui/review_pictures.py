@@ -24,7 +24,7 @@ class ImageView(QWidget):
         self.large, self.heat = large, heat
         self.path: Path | None = None
         self.source: HeatSource | None = None
-        self.setMinimumSize(240, 200)
+        self.setMinimumSize(200, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         large.ready.connect(self._maybe_update)
         if heat is not None:

@@ -100,7 +100,7 @@ class ReviewWidget(QWidget):
         side.addWidget(self.keys_label)
         side_widget = QWidget()
         side_widget.setLayout(side)
-        side_widget.setFixedWidth(300)
+        side_widget.setFixedWidth(280)
         picture = QVBoxLayout()
         picture.addWidget(self.image, 1)
         picture.addWidget(self.heat_label)
