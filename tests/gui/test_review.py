@@ -160,7 +160,15 @@ def test_evaluate_mistakes_review_marks_the_gallery(  # type: ignore[no-untyped-
     qtbot.keyClick(review, KEY[names.index(item.suggested) + 1])
     tile = win.evaluate_panel.gallery.item(0)
     assert tile.text().endswith(f"✔ relabelled → {item.suggested}")
+    # A closed review is deleted; what the window's caches announce later is harmless.
     dialog.close()
+    qtbot.waitUntil(lambda: win.review.dialog is None, timeout=5000)
+    s.corrections.keep(item.path)
+    win.review.heat.ready.emit(str(item.path))
+    win.review.large.ready.emit(str(item.path))
+    win.thumbnails.ready.emit(str(item.path))
+    qtbot.wait(50)
+    assert tile.text().endswith("✔ kept as it is")
 
 
 @pytest.mark.gui

@@ -205,10 +205,11 @@ class CorrectionsBar(QWidget):
         store = folders.session.corrections
         store.changed.connect(self.refresh)
         folders.state_changed.connect(self.refresh)
-        folders.session.busy_changed.connect(lambda _b: self.refresh())
+        folders.session.busy_changed.connect(self.refresh)
         self.refresh()
 
-    def refresh(self) -> None:
+    def refresh(self, *_changed: object) -> None:
+        """Says what is pending; Apply and Undo are enabled when they can run."""
         store = self.folders.session.corrections
         text = store.pending_text()
         self.label.setText(text or "No label corrections: your folders are used as they are.")

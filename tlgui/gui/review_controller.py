@@ -144,18 +144,22 @@ class ReviewController(QObject):
         review.set_items(items, self.class_names(), index)
         review.set_heat_source(*source)
         dialog = ReviewDialog(review, title, intro, parent)
-        dialog.destroyed.connect(lambda: setattr(self, "dialog", None))
+        dialog.destroyed.connect(functools.partial(self._closed, dialog))
         self.dialog = dialog
         dialog.show()
         review.setFocus()
 
         def got(found: list[ReviewItem]) -> None:
-            review.update_items(found)
-            if self.dialog is dialog:
+            if self.dialog is dialog:  # not closed (and deleted) meanwhile
+                review.update_items(found)
                 dialog.status.setText(intro)
 
         self.find_nearest(items, got)
         return dialog
+
+    def _closed(self, dialog: ReviewDialog, *_args: object) -> None:
+        if self.dialog is dialog:
+            self.dialog = None
 
     def review_misses(self, evaluation: Evaluation | None, index: int = 0,
                       parent: QWidget | None = None) -> ReviewDialog | None:

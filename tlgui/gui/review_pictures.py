@@ -70,7 +70,11 @@ class NearestStrip(QWidget):
         side = thumbnails.size
         self.setMinimumHeight(side + 26)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        thumbnails.ready.connect(lambda _key: self.update())
+        thumbnails.ready.connect(self._on_thumbnail)
+
+    def _on_thumbnail(self, path: str) -> None:
+        if self.nearest is not None and any(str(p) == path for p in self.nearest.paths):
+            self.update()
 
     def show_nearest(self, nearest: Nearest | None, title: str) -> None:
         self.nearest, self.title = nearest, title

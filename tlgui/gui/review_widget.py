@@ -78,7 +78,9 @@ class ReviewWidget(QWidget):
         self.heat_label.setStyleSheet("color: #555555;")
         self.heat_label.setWordWrap(True)
         if heat is not None:
-            heat.ready.connect(lambda _key: self._show_heat_caption())
+            # Bound methods, never lambdas, on the window's long-lived caches: Qt drops
+            # the connection when a closed review dialog deletes this widget.
+            heat.ready.connect(self._on_heat_ready)
         self.title_label = QLabel()
         self.title_label.setWordWrap(True)
         self.decision_label = QLabel()
@@ -272,6 +274,11 @@ class ReviewWidget(QWidget):
         self._show_decision()
         self._show_heat_caption()
         self.current_changed.emit(self.index)
+
+    def _on_heat_ready(self, path: str) -> None:
+        item = self.current
+        if item is not None and str(item.path) == path:
+            self._show_heat_caption()
 
     def _show_heat_caption(self) -> None:
         heat = self.image.heat_map() if self.heat_box.isChecked() else None
