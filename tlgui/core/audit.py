@@ -14,11 +14,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from tlgui.core.audit_features import FeaturePass, audit_image_size, compute_features
+from tlgui.core.audit_findings import (
+    PROBLEMS,
+    AuditSummary,
+    Finding,
+    Nearest,
+    ProblemKind,
+    other_class,
+)
 from tlgui.core.confident_learning import LabelIssues, find_label_issues
 from tlgui.core.config import TrainConfig
 from tlgui.core.dataset import Dataset, Problem
@@ -38,8 +45,8 @@ from tlgui.core.similarity import (
     scan_pairs,
 )
 
-ProblemKind = Literal["likely_mislabeled", "near_duplicate", "outlier"]
-PROBLEMS: tuple[ProblemKind, ...] = ("likely_mislabeled", "near_duplicate", "outlier")
+__all__ = ["PROBLEMS", "AuditResult", "AuditSettings", "Finding", "ProblemKind",
+           "audit_dataset", "nearest_images", "summarize"]
 # Unit-norm features are scaled up for the head: Adam at tlgui's phase-1 rate then fits
 # in ten epochs (measured in ADR 005).
 HEAD_INPUT_SCALE = 10.0
@@ -65,41 +72,6 @@ class AuditSettings:
     outlier_z: float = OUTLIER_Z
     blank_spread: float = 3.0
     head: HeadSettings = field(default_factory=HeadSettings)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One row of the audit.
-
-    Attributes:
-        path: the image.
-        problem: ``likely_mislabeled``, ``near_duplicate`` or ``outlier``.
-        given_class: the class its folder gives it.
-        suggested_class: the class it more likely belongs to (likely_mislabeled), or the
-            other file's class when a duplicate pair crosses classes; else "".
-        score: 0..1, higher first. likely_mislabeled: ``(1 - p(given)) / 2``, plus 0.5
-            when confident learning flags it; near_duplicate: thumbnail correlation
-            (1.0 for identical files); outlier: 1.0 for a blank frame, else
-            ``z / (z + outlier_z)`` (0.5 at the threshold).
-        related_path: the other file of a duplicate pair, else None.
-        kind: ``confident``/``possible`` (mislabeled); ``same_class``,
-            ``label_conflict`` or ``split_leak`` (duplicates); ``blank`` or
-            ``unlike_every_class`` (outliers).
-        detail: one line for people.
-        row: the image's row in the result's arrays.
-        related_row: the other file's row, or -1.
-    """
-
-    path: Path
-    problem: ProblemKind
-    given_class: str
-    suggested_class: str
-    score: float
-    related_path: Path | None
-    kind: str
-    detail: str
-    row: int
-    related_row: int = -1
 
 
 @dataclass(frozen=True)
@@ -176,6 +148,31 @@ def nearest_images(result: AuditResult, image: int | str | Path, class_name: str
     label = result.class_names.index(class_name)
     return [(result.paths[i], s) for i, s in
             nearest_of_class(result.features, result.labels, row, label, k)]
+
+
+def summarize(result: AuditResult, k: int = 6) -> AuditSummary:
+    """The audit as the window holds it: the findings, the out-of-fold probabilities and,
+    per finding, the ``k`` nearest images of its given and of its other class (a
+    duplicate's twin among them; the features stay behind)."""
+    nearest = []
+    for f in result.findings:
+        label = int(result.labels[f.row])
+        suggested = (result.class_names.index(f.suggested_class)
+                     if f.suggested_class in result.class_names else None)
+        other = other_class(result.probabilities[f.row], label, suggested)
+        shown = []
+        for c in dict.fromkeys((label, other)):
+            rows = nearest_of_class(result.features, result.labels, f.row, c, k)
+            shown.append(Nearest(result.class_names[c],
+                                 tuple(result.paths[i] for i, _ in rows),
+                                 tuple(round(s, 4) for _, s in rows)))
+        nearest.append(tuple(shown))
+    return AuditSummary(
+        root=result.root, class_names=result.class_names, paths=result.paths,
+        labels=tuple(int(v) for v in result.labels), probabilities=result.probabilities,
+        findings=result.findings, nearest=tuple(nearest), problems=result.problems,
+        accuracy=result.accuracy, backbone=result.backbone, image_size=result.image_size,
+        seconds=dict(result.seconds))
 
 
 def _split_names(dataset: Dataset) -> dict[Path, str]:

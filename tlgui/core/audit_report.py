@@ -6,49 +6,26 @@ CSV columns, one row per finding, highest score first:
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from pathlib import Path
 
-from tlgui.core.atomic import atomic_write_text
-from tlgui.core.audit import PROBLEMS, AuditResult, Finding
+from tlgui.core.audit import AuditResult
+from tlgui.core.audit_findings import (
+    CSV_COLUMNS,
+    PROBLEMS,
+    TITLES,
+    check_csv_destination,
+    findings_csv_text,
+    write_findings_csv,
+)
 
-CSV_COLUMNS = ("path", "problem", "given_class", "suggested_class", "score", "related_path")
-_TITLES = {"likely_mislabeled": "Likely mislabeled", "near_duplicate": "Near-duplicates",
-           "outlier": "Outliers"}
-
-
-def check_csv_destination(path: str | Path, dataset_root: str | Path,
-                          overwrite: bool = False) -> Path:
-    """Refuses a CSV destination inside the dataset, or an existing file unless asked.
-
-    Checked before the audit starts, so a long run never ends in a refused write. The
-    rule is the one every writer follows (``destinations.check_output``).
-
-    Raises:
-        UnsafeDestination: the destination is inside the dataset, or is a folder.
-        DestinationExists: it exists and ``overwrite`` is False.
-        WriteError: its folder cannot be written.
-    """
-    from tlgui.core.destinations import check_output
-
-    return check_output(path, inputs=[dataset_root], overwrite=overwrite)
-
-
-def _row(f: Finding) -> list[str]:
-    return [str(f.path), f.problem, f.given_class, f.suggested_class, f"{f.score:.6f}",
-            "" if f.related_path is None else str(f.related_path)]
+__all__ = ["CSV_COLUMNS", "audit_csv_text", "check_csv_destination", "summary_lines",
+           "write_audit_csv"]
 
 
 def audit_csv_text(result: AuditResult) -> str:
     """The CSV text of a result: the header, then one row per finding, as sorted."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for f in result.findings:
-        writer.writerow(_row(f))
-    return buf.getvalue()
+    return findings_csv_text(result.findings)
 
 
 def write_audit_csv(result: AuditResult, path: str | Path, *,
@@ -58,8 +35,7 @@ def write_audit_csv(result: AuditResult, path: str | Path, *,
     Returns:
         The path written.
     """
-    atomic_write_text(path, audit_csv_text(result), replace=overwrite)
-    return Path(path)
+    return write_findings_csv(result.findings, path, overwrite=overwrite)
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -79,14 +55,14 @@ def summary_lines(result: AuditResult, per_problem: int = 10) -> list[str]:
     for problem in PROBLEMS:
         detail = ", ".join(f"{n} {kind.replace('_', ' ')}" for (p, kind), n in
                            sorted(kinds.items()) if p == problem)
-        lines.append(f"{_TITLES[problem]}: {counts[problem]}" + (f" ({detail})" if detail
+        lines.append(f"{TITLES[problem]}: {counts[problem]}" + (f" ({detail})" if detail
                                                                    else ""))
     for problem in PROBLEMS:
         rows = result.of(problem)[:per_problem]
         if not rows:
             continue
         lines.append("")
-        lines.append(f"{_TITLES[problem]}, highest score first:")
+        lines.append(f"{TITLES[problem]}, highest score first:")
         for f in rows:
             what = f"{f.given_class} -> {f.suggested_class}" if f.suggested_class else \
                 f.given_class

@@ -23,6 +23,7 @@ from tlgui.core.dataset import Dataset, Problem, Sample
 from tlgui.core.errors import TlguiError
 from tlgui.core.imageio import ImageProblem, probe
 from tlgui.core.paths import data_dir
+from tlgui.core.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -275,10 +276,11 @@ def apply_corrections(dataset: Dataset, corrections: Corrections) -> Dataset:
     warnings = list(dataset.warnings)
     stale = len(corrections.decisions) - len(seen)
     if stale:
-        warnings.append(f"{stale} correction(s) name files that are no longer in the dataset; "
-                        "they are ignored.")
+        warnings.append(f"{plural(stale, 'correction')} name"
+                        f"{'s' if stale == 1 else ''} files that are no longer in the "
+                        "dataset; they are ignored.")
     if excluded:
-        warnings.append(f"{excluded} image(s) excluded by your corrections.")
+        warnings.append(f"{plural(excluded, 'image')} excluded by your corrections.")
     return replace(dataset, class_names=tuple(names), train=train + tuple(added),
                    validation=validation, test=test,
                    problems=dataset.problems + tuple(problems),

@@ -26,6 +26,7 @@ from PIL import Image
 from tlgui.core.atomic import atomic_path
 from tlgui.core.errors import Cancelled, ConfigError, ModelFileError
 from tlgui.core.events import Notice, Report, StageProgress, ignore
+from tlgui.core.heatmap import OVERLAY_ALPHA, Grid, colourise, overlay_opacity, upsample
 from tlgui.core.imageio import ImageProblem, decode_rgb
 from tlgui.core.resize import resize_to_square
 
@@ -33,33 +34,6 @@ log = logging.getLogger(__name__)
 
 # Longest side of a written overlay; larger photos are shown smaller.
 OVERLAY_MAX_SIDE = 1024
-# Colour map anchors (dark blue, blue, cyan, yellow, red) from 0 to 1: the usual reading
-# of a heat map, cold to hot.
-_ANCHORS = np.array([[0, 0, 96], [0, 64, 255], [0, 224, 255], [255, 224, 0], [224, 0, 0]],
-                    dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Where the heat map's cells sit on the model's square input.
-
-    Cell ``(i, j)`` is centred at ``(x0 + step * j, y0 + step_y * i)`` pixels of the
-    ``size x size`` input (0 = the left or top edge). tlgui spreads the cells evenly, as
-    Grad-CAM is usually drawn: the receptive-field centres of MobileNetV2's last block
-    lie half a cell right of and below that (its strided layers pad only after), but the
-    measured peaks on generated images did not follow them consistently (ADR 005).
-    """
-
-    size: int
-    x0: float
-    step: float
-    y0: float
-    step_y: float
-
-    @classmethod
-    def even(cls, size: int, rows: int, cols: int) -> Grid:
-        """Cells spread evenly over the input."""
-        return cls(size, size / cols / 2, size / cols, size / rows / 2, size / rows)
 
 
 @dataclass(frozen=True)
@@ -155,41 +129,8 @@ class Explainer:
         return out
 
 
-def _positions(n_out: int, size: int, start: float, step: float, cells: int) -> np.ndarray:
-    # Pixel centres of the output, in input pixels, as fractional cell indices.
-    centres = (np.arange(n_out, dtype=np.float64) + 0.5) * size / n_out
-    out: np.ndarray = np.clip((centres - start) / step, 0.0, cells - 1.0)
-    return out
-
-
-def upsample(heatmap: np.ndarray, grid: Grid, width: int, height: int) -> np.ndarray:
-    """The map interpolated bilinearly over ``width x height`` pixels, each cell's value
-    at its centre (the model squashed the image to a square: the map stretches back)."""
-    rows, cols = heatmap.shape
-    fy = _positions(height, grid.size, grid.y0, grid.step_y, rows)
-    fx = _positions(width, grid.size, grid.x0, grid.step, cols)
-    y0 = np.minimum(fy.astype(np.int64), max(rows - 2, 0))
-    x0 = np.minimum(fx.astype(np.int64), max(cols - 2, 0))
-    y1, x1 = np.minimum(y0 + 1, rows - 1), np.minimum(x0 + 1, cols - 1)
-    wy, wx = (fy - y0)[:, None], (fx - x0)[None, :]
-    m = np.asarray(heatmap, dtype=np.float64)
-    top = m[y0][:, x0] * (1 - wx) + m[y0][:, x1] * wx
-    bottom = m[y1][:, x0] * (1 - wx) + m[y1][:, x1] * wx
-    out: np.ndarray = (top * (1 - wy) + bottom * wy).astype(np.float32)
-    return out
-
-
-def colourise(values: np.ndarray) -> np.ndarray:
-    """0..1 values as ``uint8 [..., 3]`` colours, cold (dark blue) to hot (red)."""
-    pos = np.clip(values, 0.0, 1.0) * (len(_ANCHORS) - 1)
-    low = np.minimum(pos.astype(np.int64), len(_ANCHORS) - 2)
-    frac = (pos - low)[..., None]
-    rgb = _ANCHORS[low] * (1 - frac) + _ANCHORS[low + 1] * frac
-    out: np.ndarray = rgb.astype(np.uint8)
-    return out
-
-
-def overlay(image: np.ndarray, explanation: Explanation, alpha: float = 0.45) -> Image.Image:
+def overlay(image: np.ndarray, explanation: Explanation,
+            alpha: float = OVERLAY_ALPHA) -> Image.Image:
     """The image with its heat map laid over it, hotter parts more opaque.
 
     Args:
@@ -200,7 +141,7 @@ def overlay(image: np.ndarray, explanation: Explanation, alpha: float = 0.45) ->
     """
     h, w = image.shape[:2]
     up = explanation.upsampled(w, h)
-    weight = (alpha * np.clip(up, 0, 1) ** 0.5)[..., None]
+    weight = overlay_opacity(up, alpha)[..., None]
     mixed = image.astype(np.float32) * (1 - weight) + colourise(up) * weight
     return Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8), "RGB")
 

@@ -35,7 +35,7 @@ from tlgui.core.corrections import (
 )
 from tlgui.core.dataset import SPLIT_NAMES, Dataset, Sample
 from tlgui.core.errors import TlguiError
-from tlgui.core.pixel_cache import PixelCache
+from tlgui.core.pixel_store import PixelStore
 from tlgui.core.sorting import safe_folder_name
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ def _read_undo(root: Path) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else []
 
 
-def _carry_cache(cache: PixelCache | None, move: Move) -> None:
+def _carry_cache(cache: PixelStore | None, move: Move) -> None:
     if cache is None:
         return
     old = Sample(move.source, 0, move.size, move.mtime_ns)
@@ -263,7 +263,7 @@ def _carry_cache(cache: PixelCache | None, move: Move) -> None:
     cache.carry_over(old, new)
 
 
-def apply_plan(plan: ApplyPlan, cache: PixelCache | None = None) -> UndoRecord:
+def apply_plan(plan: ApplyPlan, cache: PixelStore | None = None) -> UndoRecord:
     """Carries a plan out and records how to undo it.
 
     Args:
@@ -279,7 +279,7 @@ def apply_plan(plan: ApplyPlan, cache: PixelCache | None = None) -> UndoRecord:
             moves already done are undone first.
     """
     root, moves = plan.root, list(plan.moves)
-    cache = cache if cache is not None else PixelCache()
+    cache = cache if cache is not None else PixelStore()
     for m in moves:
         try:
             st = m.source.stat()
@@ -374,6 +374,14 @@ def _undo_moves(record: dict[str, Any], moves: list[dict[str, Any]]) -> list[str
             Path(d).rmdir()  # only when empty: a file the user put there stays
     _restore_dir_times(record.get("times", {}))
     return left
+
+
+def has_undo(root: str | Path) -> bool:
+    """True when an apply on the dataset at ``root`` can be undone."""
+    try:
+        return bool(_read_undo(Path(root).expanduser().absolute()))
+    except TlguiError:
+        return False
 
 
 def undo_last(root: str | Path) -> list[str] | None:

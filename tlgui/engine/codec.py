@@ -11,9 +11,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tlgui.core import errors, events
+from tlgui.core.audit_findings import AuditSummary, Finding, Nearest
 from tlgui.core.config import SplitConfig, TrainConfig
 from tlgui.core.dataset import Dataset, Problem, Sample
+from tlgui.core.heatmap import HeatMap
 from tlgui.core.layer_tree import from_dict as tree_from_dict
 from tlgui.core.layer_tree import to_dict as tree_to_dict
 from tlgui.core.outcomes import ModelInfo, TrainSummary
@@ -131,9 +135,22 @@ def dataset_from_data(data: dict[str, Any]) -> tuple[Dataset, str]:
     return ds, str(data.get("token", ""))
 
 
-def dataset_ref(ds: Dataset, token: str, split: SplitConfig) -> dict[str, Any]:
-    """How a call names a dataset: the engine's token, or the folder to scan again."""
-    return {"token": token, "root": str(ds.root), "split": dataclasses.asdict(split)}
+def dataset_ref(ds: Dataset, token: str, split: SplitConfig,
+                corrections: dict[str, Any] | None = None) -> dict[str, Any]:
+    """How a call names a dataset: the engine's token, or the folder to scan again.
+
+    Args:
+        ds: the dataset (its root).
+        token: its name in the engine.
+        split: how to split it when the engine scans it again.
+        corrections: the user's correction list (``Corrections.to_dict()``); the engine
+            applies it to the scanned dataset, so training and evaluation use the
+            corrected labels while the folders stay as they are.
+    """
+    ref = {"token": token, "root": str(ds.root), "split": dataclasses.asdict(split)}
+    if corrections:
+        ref["corrections"] = corrections
+    return ref
 
 
 # -- models and runs ----------------------------------------------------------------------
@@ -196,3 +213,77 @@ def prediction_from_data(item: Any) -> Prediction:
     path, top, error = item
     return Prediction(Path(str(path)), tuple((str(c), float(v)) for c, v in top),
                       None if error is None else str(error))
+
+
+# -- the label audit --------------------------------------------------------------------
+def _finding_to_data(f: Finding) -> list[Any]:
+    return [str(f.path), f.problem, f.given_class, f.suggested_class, f.score,
+            None if f.related_path is None else str(f.related_path), f.kind, f.detail, f.row,
+            f.related_row]
+
+
+def _finding_from_data(item: Any) -> Finding:
+    path, problem, given, suggested, score, related, kind, detail, row, related_row = item
+    if problem not in ("likely_mislabeled", "near_duplicate", "outlier"):
+        raise ValueError(f"unknown audit problem {problem!r}")
+    return Finding(Path(str(path)), problem, str(given), str(suggested), float(score),
+                   None if related is None else Path(str(related)), str(kind), str(detail),
+                   int(row), int(related_row))
+
+
+def audit_summary_to_data(a: AuditSummary) -> dict[str, Any]:
+    """An audit as data: findings, rows, out-of-fold probabilities (4 decimals) and the
+    nearest images per finding; the feature matrix never crosses."""
+    return {
+        "root": str(a.root), "class_names": list(a.class_names),
+        "paths": [str(p) for p in a.paths], "labels": list(a.labels),
+        "probabilities": np.round(np.asarray(a.probabilities, np.float64), 4).tolist(),
+        "findings": [_finding_to_data(f) for f in a.findings],
+        "nearest": nearest_to_data(list(a.nearest)),
+        "problems": problems_to_data(a.problems), "accuracy": a.accuracy,
+        "backbone": a.backbone, "image_size": a.image_size, "seconds": dict(a.seconds)}
+
+
+def audit_summary_from_data(data: dict[str, Any]) -> AuditSummary:
+    """An audit from ``audit_summary_to_data``."""
+    names = tuple(str(c) for c in data["class_names"])
+    probs = np.asarray(data["probabilities"], dtype=np.float32).reshape(-1, len(names))
+    return AuditSummary(
+        root=Path(data["root"]), class_names=names,
+        paths=tuple(Path(str(p)) for p in data["paths"]),
+        labels=tuple(int(v) for v in data["labels"]), probabilities=probs,
+        findings=tuple(_finding_from_data(f) for f in data["findings"]),
+        nearest=tuple(nearest_from_data(data["nearest"])),
+        problems=problems_from_data(data["problems"]), accuracy=float(data["accuracy"]),
+        backbone=str(data["backbone"]), image_size=int(data["image_size"]),
+        seconds={str(k): float(v) for k, v in data["seconds"].items()})
+
+
+def nearest_from_data(items: Any) -> list[tuple[Nearest, ...]]:
+    """Per query of the engine's ``neighbours`` call, the nearest images per class."""
+    return [tuple(Nearest(str(c), tuple(Path(str(p)) for p in paths),
+                          tuple(float(v) for v in sims)) for c, paths, sims in per)
+            for per in items]
+
+
+def nearest_to_data(per_query: list[tuple[Nearest, ...]]) -> list[Any]:
+    """The answer of the engine's ``neighbours`` call as data."""
+    return [[[n.class_name, [str(p) for p in n.paths], list(n.similarity)] for n in per]
+            for per in per_query]
+
+
+# -- heat maps ------------------------------------------------------------------------------
+def heatmap_to_data(h: HeatMap) -> dict[str, Any]:
+    """A heat map as data: its small grid (3 decimals), or why there is none."""
+    return {"path": str(h.path), "grid": np.round(np.asarray(h.grid, np.float64), 3).tolist(),
+            "class": h.class_name, "probability": h.probability, "error": h.error}
+
+
+def heatmap_from_data(data: dict[str, Any]) -> HeatMap:
+    """A heat map from ``heatmap_to_data``; a grid that is not 2-D is refused."""
+    grid = np.asarray(data.get("grid") or np.zeros((0, 0)), dtype=np.float32)
+    if grid.ndim != 2:
+        raise ValueError("a heat map grid must be 2-D")
+    error = data.get("error")
+    return HeatMap(Path(str(data["path"])), np.clip(grid, 0.0, 1.0), str(data.get("class", "")),
+                   float(data.get("probability", 0.0)), None if error is None else str(error))

@@ -47,6 +47,10 @@ class Handlers:
             "evaluate": self.evaluate, "export": self.export, "open_run": self.open_run,
             "load_predictor": self.load_predictor, "predict": self.predict,
         }
+        from tlgui.engine.review_handlers import ReviewHandlers
+
+        self.review = ReviewHandlers(self)
+        self.methods.update(self.review.methods)
         self.keras_methods = set(self.methods) - {"ping", "scan"}
 
     def run(self, method: str, params: dict[str, Any], report: Report,
@@ -78,12 +82,21 @@ class Handlers:
             self.datasets.popitem(last=False)
 
     def dataset(self, ref: dict[str, Any], report: Report, cancel: threading.Event) -> Dataset:
-        """The dataset a call names: kept from a scan, or scanned again (a new engine)."""
+        """The dataset a call names: kept from a scan, or scanned again (a new engine),
+        with the user's corrections applied when the call carries them."""
+        from tlgui.core.corrections import Corrections, apply_corrections
+
         ds = self.datasets.get(str(ref.get("token")))
         if ds is None:
             split = SplitConfig(**ref.get("split", {}))
             ds = scan(Path(ref["root"]), split, report, cancel)
             self._keep(str(ref.get("token")), ds)
+        if ref.get("corrections"):
+            # The window owns the list (it is saved in the window's data folder): it
+            # comes with every call, so the engine never reads a stale copy.
+            corrections = Corrections.from_dict(ds.root.absolute(), ref["corrections"],
+                                                Path(ref["root"]))
+            ds = apply_corrections(ds, corrections)
         return ds
 
     def fetch_sample(self, params: dict[str, Any], report: Report,

@@ -132,7 +132,8 @@ class DatasetPanel(QWidget):
         self.thumbnails = thumbnails
         self.stack = QStackedWidget()
         self.stack.addWidget(self._empty_page())
-        self.stack.addWidget(self._details_page())
+        self.details = self._details_page()
+        self.stack.addWidget(self.details)
         layout = QVBoxLayout(self)
         layout.addWidget(self.stack)
         thumbnails.ready.connect(lambda _key: self.class_view.viewport().update())
@@ -304,7 +305,20 @@ class DatasetPanel(QWidget):
         folder = path if path.is_dir() else path.parent
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
+    def add_banner(self, widget: QWidget) -> None:
+        """Shows ``widget`` (the pending label corrections) above the class table."""
+        layout = self.details.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(layout.count() - 1, widget)
+
     # -- display ------------------------------------------------------------------
+    def show_corrected(self, ds: Dataset) -> None:
+        """The same dataset with other labels: counts change, the chosen class stays."""
+        row = self.class_view.currentIndex().row()
+        self.show_dataset(ds)
+        if 0 <= row < len(ds.class_names):
+            self.class_view.selectRow(row)
+
     def show_class(self, row: int) -> None:
         """Shows the images of the class in ``row`` of the table (-1: none)."""
         index = self.class_model.index(row, 4)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QBrush, QColor, QDesktopServices, QIcon
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -53,19 +54,29 @@ class EvaluatePanel(QWidget):
     """Filled from an ``Evaluation`` after training."""
 
     evaluate_requested = Signal()
+    review_requested = Signal(int)
 
     def __init__(self, thumbnails: ThumbnailCache, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.thumbnails = thumbnails
         self._items: dict[str, QListWidgetItem] = {}
+        self._texts: dict[str, str] = {}
+        # What was decided about an image (``CorrectionStore.decision_text``).
+        self.decision_text: Callable[[Path], str] = lambda _path: ""
         self.summary = QLabel("Train a model first: its results on the validation images "
                               "appear here.")
         self.summary.setWordWrap(True)
         self.again_button = QPushButton(icon("evaluate"), "Evaluate again")
         self.again_button.clicked.connect(self.evaluate_requested.emit)
         self.again_button.setEnabled(False)
+        self.review_button = QPushButton(icon("audit"), "Review mistakes…")
+        self.review_button.setToolTip("Look at each mistake large, next to the most similar "
+                                      "images of both classes, and correct its label with "
+                                      "the keyboard")
+        self.review_button.setEnabled(False)
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
+        top.addWidget(self.review_button)
         top.addWidget(self.again_button)
 
         self.confusion = QTableWidget()
@@ -93,16 +104,18 @@ class EvaluatePanel(QWidget):
         self.gallery = QListWidget()
         self.gallery.setViewMode(QListView.ViewMode.IconMode)
         self.gallery.setIconSize(QSize(thumbnails.size, thumbnails.size))
-        self.gallery.setGridSize(QSize(thumbnails.size + 70, thumbnails.size + 48))
+        self.gallery.setGridSize(QSize(thumbnails.size + 70, thumbnails.size + 64))
         self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
         self.gallery.setMovement(QListView.Movement.Static)
         self.gallery.setWordWrap(True)
         self.gallery.setAcceptDrops(False)
         self.gallery.setDragEnabled(False)
         self.gallery.itemActivated.connect(
-            lambda item: QDesktopServices.openUrl(
-                QUrl.fromLocalFile(item.data(Qt.ItemDataRole.UserRole))))
-        self.gallery_box = QGroupBox("Misclassified images, worst first (double-click opens)")
+            lambda item: self.review_requested.emit(self.gallery.row(item)))
+        self.review_button.clicked.connect(lambda: self.review_requested.emit(
+            max(0, self.gallery.currentRow())))
+        self.gallery_box = QGroupBox("Misclassified images, worst first (double-click to "
+                                     "review)")
         QVBoxLayout(self.gallery_box).addWidget(self.gallery)
 
         self.split = QSplitter(Qt.Orientation.Vertical)
@@ -151,7 +164,8 @@ class EvaluatePanel(QWidget):
                     item.setTextAlignment(RIGHT)
                 self.metrics.setItem(i, j, item)
         self.gallery.clear()
-        self._items = {}
+        self._items, self._texts = {}, {}
+        self.review_button.setEnabled(bool(ev.misses))
         for miss in ev.misses[:MAX_GALLERY]:
             text = (f"{names[miss.true_label]} → {names[miss.predicted_label]}\n"
                     f"{miss.confidence:.0%} sure")
@@ -163,13 +177,21 @@ class EvaluatePanel(QWidget):
                             f"{names[miss.predicted_label]} ({miss.confidence:.0%})")
             self.gallery.addItem(tile)
             self._items[key] = tile
+            self._texts[key] = text
             pix = self.thumbnails.get(Path(key))
             if pix is not None:
                 tile.setIcon(QIcon(pix))
         self.gallery_box.setTitle(
-            f"Misclassified images, worst first ({len(ev.misses)}; double-click opens one)"
+            f"Misclassified images, worst first ({len(ev.misses)}; double-click to review)"
             if ev.misses else "Misclassified images: none")
+        self.refresh_decisions()
         self._fit_tables(n)
+
+    def refresh_decisions(self) -> None:
+        """Shows on each tile what was decided about its image."""
+        for key, tile in self._items.items():
+            decided = self.decision_text(Path(key))
+            tile.setText(self._texts[key] + (f"\n✔ {decided}" if decided else ""))
 
     def _fit_tables(self, n: int) -> None:
         """Gives the tables the height their rows need (up to 12 classes) and the
@@ -189,8 +211,9 @@ class EvaluatePanel(QWidget):
         self.confusion.setRowCount(0)
         self.metrics.setRowCount(0)
         self.gallery.clear()
-        self._items = {}
+        self._items, self._texts = {}, {}
         self.again_button.setEnabled(False)
+        self.review_button.setEnabled(False)
 
     def _on_thumbnail(self, key: str) -> None:
         item = self._items.get(key)

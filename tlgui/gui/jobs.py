@@ -22,7 +22,9 @@ from tlgui.core.prediction import Prediction
 from tlgui.engine import codec
 
 if TYPE_CHECKING:
+    from tlgui.core.audit_findings import AuditSummary, Nearest
     from tlgui.core.dataset import Dataset
+    from tlgui.core.heatmap import HeatMap
     from tlgui.core.metrics import Evaluation
     from tlgui.gui.engine_host import EngineHost
 
@@ -81,8 +83,9 @@ class TrainingCancelled(Cancelled):
 
 def train(engine: EngineHost, dataset: Dataset, token: str, config: TrainConfig,
           flags: Flags, compiled_flags: Flags, report: Report,
-          cancel: threading.Event) -> tuple[TrainSummary, ModelInfo]:
-    """Runs both phases in the engine with the user's ticks.
+          cancel: threading.Event, corrections: dict[str, Any] | None = None,
+          ) -> tuple[TrainSummary, ModelInfo]:
+    """Runs both phases in the engine with the user's ticks (and label corrections).
 
     Returns:
         (what the run produced, the trained model's description).
@@ -90,8 +93,8 @@ def train(engine: EngineHost, dataset: Dataset, token: str, config: TrainConfig,
     Raises:
         TrainingCancelled: the user cancelled; it carries the partial result.
     """
-    params = {"config": config.to_dict(), "dataset": codec.dataset_ref(dataset, token,
-                                                                       config.split),
+    params = {"config": config.to_dict(),
+              "dataset": codec.dataset_ref(dataset, token, config.split, corrections),
               "flags": codec.flags_to_data(flags),
               "compiled_flags": codec.flags_to_data(compiled_flags),
               "data_dir": str(data_dir()), "cache_dir": str(cache_dir())}
@@ -107,9 +110,10 @@ def train(engine: EngineHost, dataset: Dataset, token: str, config: TrainConfig,
 
 
 def evaluate(engine: EngineHost, dataset: Dataset, token: str, split: SplitConfig,
-             run: Path | None, report: Report, cancel: threading.Event) -> Evaluation:
+             run: Path | None, report: Report, cancel: threading.Event,
+             corrections: dict[str, Any] | None = None) -> Evaluation:
     """Classifies the validation images with the engine's model (saved into ``run``)."""
-    params = {"dataset": codec.dataset_ref(dataset, token, split),
+    params = {"dataset": codec.dataset_ref(dataset, token, split, corrections),
               "run": str(run) if run else None, "cache_dir": str(cache_dir())}
     from tlgui.core.metrics import evaluation_from_data
 
@@ -157,6 +161,34 @@ def predict(engine: EngineHost, predictor: PredictorInfo, paths: Sequence[Path],
                                    "paths": [str(p) for p in paths], "top_k": 3},
                        report, cancel)
     return [codec.prediction_from_data(item) for item in data]
+
+
+# -- label review ------------------------------------------------------------------------
+def audit(engine: EngineHost, dataset_ref: dict[str, Any], config: TrainConfig,
+          report: Report, cancel: threading.Event) -> AuditSummary:
+    """Audits the labels of a dataset (a ``codec.dataset_ref``, corrections included)."""
+    data = engine.call("audit", {"dataset": dataset_ref, "config": config.to_dict(),
+                                 "cache_dir": str(cache_dir())}, report, cancel)
+    return codec.audit_summary_from_data(data)
+
+
+def neighbours(engine: EngineHost, dataset_ref: dict[str, Any], config: TrainConfig,
+               queries: Sequence[tuple[Path, Sequence[str]]], report: Report,
+               cancel: threading.Event) -> list[tuple[Nearest, ...]]:
+    """Per query image, the dataset's images of each named class that look most like it."""
+    data = engine.call("neighbours", {
+        "dataset": dataset_ref, "config": config.to_dict(), "cache_dir": str(cache_dir()),
+        "queries": [[str(p), list(classes)] for p, classes in queries]}, report, cancel)
+    return codec.nearest_from_data(data)
+
+
+def explain(engine: EngineHost, model: dict[str, str], paths: Sequence[Path], report: Report,
+            cancel: threading.Event) -> list[HeatMap]:
+    """Heat maps of what a model looked at: ``model`` is ``{"run": folder}`` (the
+    session's model) or ``{"predictor": id, "path": file}``."""
+    data = engine.call("explain", {"model": model, "paths": [str(p) for p in paths]},
+                       report, cancel)
+    return [codec.heatmap_from_data(item) for item in data]
 
 
 def is_model_path(path: Path) -> bool:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget, QTo
 
 from tlgui.core.events import StageProgress
 from tlgui.gui import dialogs, jobs
+from tlgui.gui.audit_panel import AuditPanel
 from tlgui.gui.clipboard import clipboard_paths
 from tlgui.gui.dataset_panel import DatasetPanel
 from tlgui.gui.engine_host import EngineHost
@@ -26,6 +27,7 @@ from tlgui.gui.evaluate_panel import EvaluatePanel
 from tlgui.gui.icons import icon
 from tlgui.gui.model_panel import ModelPanel
 from tlgui.gui.predict_panel import PredictPanel, local_paths
+from tlgui.gui.review_controller import ReviewController
 from tlgui.gui.runs_panel import RunsPanel
 from tlgui.gui.session import Session
 from tlgui.gui.settings import (
@@ -41,11 +43,11 @@ from tlgui.gui.training_panel import TrainingPanel
 from tlgui.gui.workers import stop_all
 
 log = logging.getLogger(__name__)
-DATA, MODEL, TRAIN, EVALUATE, PREDICT, RUNS = range(6)
+DATA, MODEL, TRAIN, EVALUATE, AUDIT, PREDICT, RUNS = range(7)
 
 
 class MainWindow(QMainWindow):
-    """Data, Model, Train, Evaluate, Predict and Runs tabs over one ``Session``."""
+    """Data, Model, Train, Evaluate, Audit, Predict and Runs tabs over one ``Session``."""
 
     def __init__(self, settings: QSettings | None = None, restore_last: bool = False,
                  engine: EngineHost | None = None) -> None:
@@ -69,12 +71,16 @@ class MainWindow(QMainWindow):
         self.predict_panel = PredictPanel(self.thumbnails, self.engine, self.settings)
         self.runs_panel = RunsPanel()
         self.session.config_source = self.model_panel.config
+        self.review = ReviewController(self.session, self.engine, self.thumbnails, self)
+        self.audit_panel = AuditPanel(self.review)
+        self.dataset_panel.add_banner(self.review.corrections_bar())
 
         self.tabs = QTabWidget()
         for panel, name, ic in ((self.dataset_panel, "Data", "dataset"),
                                 (self.model_panel, "Model", "model"),
                                 (self.training_panel, "Train", "train"),
                                 (self.evaluate_panel, "Evaluate", "evaluate"),
+                                (self.audit_panel, "Audit", "audit"),
                                 (self.predict_panel, "Predict", "predict"),
                                 (self.runs_panel, "Runs", "runs")):
             self.tabs.addTab(panel, icon(ic), name)
@@ -130,7 +136,9 @@ class MainWindow(QMainWindow):
         s.dataset_changed.connect(lambda _ds: dp.set_recent(recent_datasets(self.settings)))
         s.dataset_changed.connect(lambda _ds: self.evaluate_panel.clear())
         s.dataset_changed.connect(lambda ds: self.predict_panel.set_dataset_root(ds.root))
+        s.dataset_corrected.connect(dp.show_corrected)
         self.predict_panel.dataset_offered.connect(self.open_dataset)
+        self._wire_review()
         s.model_changed.connect(mp.layers.set_built)
         s.model_error.connect(mp.show_model_error)
         s.model_state_changed.connect(self._sync_layers)
@@ -153,7 +161,7 @@ class MainWindow(QMainWindow):
         s.config_loaded.connect(mp.set_config)
         s.run_opened.connect(self._on_run_opened)
         self.evaluate_panel.evaluate_requested.connect(s.start_evaluation)
-        for source in (s, self.predict_panel):
+        for source in (s, self.predict_panel, self.review):
             source.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
             source.error.connect(lambda title, exc: dialogs.show_error(self, title, exc))
         s.progress.connect(self._show_progress)
@@ -181,6 +189,16 @@ class MainWindow(QMainWindow):
         """Loads a run's settings and ticks: the Model tab shows them, ready to train."""
         self.session.train_again(run)
         self.tabs.setCurrentIndex(MODEL)
+    def _wire_review(self) -> None:
+        """The review of the Evaluate tab's mistakes and of new images on the Predict tab."""
+        r, ev, pp = self.review, self.evaluate_panel, self.predict_panel
+        ev.decision_text = r.store.decision_text
+        r.store.changed.connect(ev.refresh_decisions)
+        ev.review_requested.connect(
+            lambda i: r.review_misses(self.session.evaluation, i, self))
+        pp.label_requested.connect(lambda rows, p: r.label_new(rows, p, self))
+        pp.grid.cards.heat = r.heat
+        r.heat.ready.connect(lambda _path: pp.grid.viewport().update())
 
     # -- start-up -----------------------------------------------------------------
     def start_background_setup(self) -> None:
@@ -358,6 +376,7 @@ class MainWindow(QMainWindow):
         self.setEnabled(False)
         self.session.close()
         self.predict_panel.closing = True
+        self.review.stop()
         if self.owns_engine:
             self.engine.shutdown()
         self.thumbnails.stop()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -33,6 +34,7 @@ from tlgui.core.events import StageProgress
 from tlgui.core.folder_probe import looks_like_dataset
 from tlgui.core.prediction import Prediction
 from tlgui.gui import dialogs, jobs
+from tlgui.gui.heatmaps import HeatSource
 from tlgui.gui.icons import icon
 from tlgui.gui.predict_output import PredictOutput
 from tlgui.gui.prediction_cards import (
@@ -75,11 +77,14 @@ class PredictPanel(QWidget):
         status_message(str): a line for the status bar.
         error(str, object): a title and the exception to show.
         dataset_offered(Path): the user chose to open a dropped folder as the dataset.
+        label_requested(list, object): Label these… with the predictions and the
+            ``PredictorInfo`` that made them.
     """
 
     status_message = Signal(str)
     error = Signal(str, object)
     dataset_offered = Signal(Path)
+    label_requested = Signal(object, object)
 
     def __init__(self, thumbnails: ThumbnailCache, engine: EngineHost,
                  settings: QSettings | None = None, parent: QWidget | None = None) -> None:
@@ -113,7 +118,6 @@ class PredictPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
         top.addWidget(open_button)
-        top.addWidget(self.trained_button)
 
         self.add_button = QPushButton(icon("predict"), "Add images…")
         self.add_button.clicked.connect(self.choose_images)
@@ -135,6 +139,17 @@ class PredictPanel(QWidget):
         self.sort_button.setToolTip("Copy (never move) the classified images into one folder "
                                     f"per class, and the unsure ones into {sorting.UNSURE_FOLDER}.")
         self.sort_button.clicked.connect(self.choose_sort_destination)
+        self.label_button = QPushButton(icon("audit"), "Label these…")
+        self.label_button.setToolTip("Confirm or correct the model's class of each image, "
+                                     "least sure first, with the keyboard: they join the "
+                                     "open dataset (your folders change only with Apply to "
+                                     "folders).")
+        self.label_button.clicked.connect(
+            lambda: self.label_requested.emit(self.predictions, self.predictor))
+        self.heat_box = QCheckBox("Show what the model looked at")
+        self.heat_box.setToolTip("Lay a heat map over each picture: where the model found "
+                                 "what decided its class (Grad-CAM).")
+        self.heat_box.toggled.connect(self._heat_toggled)
         self.clear_button = QPushButton(icon("clear"), "Clear")
         self.clear_button.clicked.connect(self.clear)
         self.counts_label = QLabel()
@@ -144,7 +159,7 @@ class PredictPanel(QWidget):
         tools.addWidget(self.counts_label, 1)
         tools.addWidget(threshold_label)
         tools.addWidget(self.threshold_box)
-        for b in (self.csv_button, self.sort_button, self.clear_button):
+        for b in (self.label_button, self.csv_button, self.sort_button, self.clear_button):
             tools.addWidget(b)
 
         self.hint = QLabel("<h3>Drop images or folders of images here</h3>"
@@ -157,6 +172,8 @@ class PredictPanel(QWidget):
         self.cards.threshold = self.threshold_box.value() / 100
         self.grid = CardGrid(self.cards, thumbnails)
         self.grid.activated.connect(self._open_card)
+        top.addWidget(self.trained_button)
+        top.addWidget(self.heat_box)
         v = QVBoxLayout(self)
         v.addLayout(top)
         v.addLayout(tools)
@@ -243,6 +260,7 @@ class PredictPanel(QWidget):
     def _on_loaded(self, path: Path, predictor: jobs.PredictorInfo) -> None:
         self.predictor = predictor
         self.model_path = path
+        self._heat_toggled(self.heat_box.isChecked())
         names = list(predictor.class_names)
         shown = ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
         self.model_label.setText(f"<b>Model:</b> {path.name} · {len(names)} classes: {shown}")
@@ -345,9 +363,17 @@ class PredictPanel(QWidget):
         self.hint.setVisible(not has_cards)
         self.grid.setVisible(has_cards)
         self.csv_button.setEnabled(has_results)
+        self.label_button.setEnabled(has_results)
         self.sort_button.setEnabled(has_results and not self.output.sorting())
         self.clear_button.setEnabled(has_cards)
         self.counts_label.setText(counts_text(self.cards))
+
+    def _heat_toggled(self, on: bool) -> None:
+        """Cards show heat maps of the loaded model while the box is ticked."""
+        p = self.predictor
+        self.grid.cards.heat_source = HeatSource.of_predictor(p.id, p.path) \
+            if on and p is not None else None
+        self.grid.viewport().update()
 
     # -- results --------------------------------------------------------------------
     @property

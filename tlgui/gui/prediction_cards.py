@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from tlgui.core.prediction import Prediction, is_unsure
 from tlgui.core.wording import plural
+from tlgui.gui.heatmaps import HeatmapCache, HeatSource, draw_heat
 from tlgui.gui.thumbnails import ThumbnailCache, ThumbnailDelegateBase, draw_thumbnail
 
 CARD = QSize(340, 118)  # the smallest card; cards widen to fill the row
@@ -256,6 +257,9 @@ class CardDelegate(ThumbnailDelegateBase):
     def __init__(self, cache: ThumbnailCache, parent: QWidget) -> None:
         super().__init__(cache, parent)
         self.size = QSize(CARD)
+        # Heat maps over the thumbnails: the cache is the window's, the source the model.
+        self.heat: HeatmapCache | None = None
+        self.heat_source: HeatSource | None = None
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         card: Card = index.data(CARD_ROLE)
@@ -305,6 +309,10 @@ class CardDelegate(ThumbnailDelegateBase):
             folder = icon.pixmap(QSize(48, 48))
             painter.drawPixmap(box.x() + (box.width() - folder.width()) // 2,
                                box.y() + (box.height() - folder.height()) // 2, folder)
+            return
+        pix = self.cache.get(card.path) if self.heat_source is not None else None
+        if pix is not None and not pix.isNull() and card.state == RESULT:
+            draw_heat(painter, self.heat, self.heat_source, card.path, box, pix)
             return
         draw_thumbnail(painter, self.cache, card.path, box)
 

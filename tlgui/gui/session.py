@@ -32,8 +32,10 @@ from tlgui.core.runs import (
     read_json,
     run_dataset,
 )
+from tlgui.engine import codec
 from tlgui.engine.codec import EngineCrashed
 from tlgui.gui import jobs
+from tlgui.gui.corrections_store import CorrectionStore
 from tlgui.gui.settings import LAST_RUN_KEY, add_recent_dataset, save_ticks, saved_ticks
 from tlgui.gui.workers import Job, start_job
 
@@ -56,6 +58,7 @@ class Session(QObject):
     """Dataset, model and training state shared by the panels."""
 
     dataset_changed = Signal(object)
+    dataset_corrected = Signal(object)
     model_changed = Signal(object)
     model_state_changed = Signal()
     busy_changed = Signal(str)
@@ -77,7 +80,12 @@ class Session(QObject):
         self.engine = engine
         self.config_source: Callable[[], TrainConfig] = TrainConfig
         self.dataset: Dataset | None = None
+        # The scan as found; ``dataset`` is it with the user's label corrections applied.
+        self.raw_dataset: Dataset | None = None
         self.dataset_token = ""
+        self.corrections = CorrectionStore(self)
+        self.corrections.changed.connect(self._corrections_changed)
+        self.corrections.error.connect(self.error)
         self.model: ModelInfo | None = None
         self.result: TrainSummary | None = None
         self.evaluation: Evaluation | None = None
@@ -150,8 +158,10 @@ class Session(QObject):
 
     def _on_scanned(self, found: tuple[Dataset, str],
                     then: Callable[[], None] | None) -> None:
-        dataset, token = found
-        self.dataset, self.dataset_token = dataset, token
+        raw, token = found
+        self.raw_dataset, self.dataset_token = None, token
+        dataset = self.corrections.apply(raw)
+        self.raw_dataset, self.dataset = raw, dataset
         self.result = None
         self.evaluation = None
         add_recent_dataset(self.settings, str(dataset.root))
@@ -163,6 +173,42 @@ class Session(QObject):
             then()
         else:
             self.request_build()
+
+    def _corrections_changed(self) -> None:
+        """A label decision: the dataset shown and trained on follows it at once."""
+        raw = self.raw_dataset
+        if raw is None or self.corrections.root != raw.root.expanduser().absolute():
+            return
+        old = self.dataset
+        self.dataset = self.corrections.apply(raw)
+        self.dataset_corrected.emit(self.dataset)
+        if old is None or old.class_names != self.dataset.class_names:
+            self.request_build()
+
+    def build_if_classes_changed(self) -> None:
+        """Builds the model again only when its classes are not the dataset's."""
+        if self.model is None or self.dataset is None or \
+                tuple(self.model.class_names) != tuple(self.dataset.class_names):
+            self.request_build()
+
+    def dataset_ref(self) -> dict[str, Any] | None:
+        """How an engine call names the dataset, corrections included (None: none open)."""
+        if self.dataset is None:
+            return None
+        return codec.dataset_ref(self.dataset, self.dataset_token, self.config_source().split,
+                                 self.corrections.ref_data())
+
+    def claim(self, what: str) -> bool:
+        """Marks the session busy with another panel's engine job (the audit), so that
+        training waits for it; False when something else runs."""
+        if self.busy or self.closing:
+            return False
+        self._set_busy(what)
+        return True
+
+    def release(self) -> None:
+        """Ends what ``claim`` started."""
+        self._job_done()
 
     # -- model --------------------------------------------------------------------
     def request_build(self, flags: layer_tree.Flags | None = None) -> None:
@@ -293,7 +339,8 @@ class Session(QObject):
         self.job = start_job(
             "train", functools.partial(jobs.train, self.engine, self.dataset, self.dataset_token,
                                        config, layer_tree.own_flags(self.model.tree),
-                                       self.model.compiled_flags),
+                                       self.model.compiled_flags,
+                                       corrections=self.corrections.ref_data()),
             on_progress=self._on_training_event, on_success=self._on_trained,
             on_failure=self._on_train_failed, on_cancel=self._on_train_cancelled,
             on_finish=self._on_train_finish)
@@ -316,6 +363,8 @@ class Session(QObject):
             self._take_model(info)
         if summary is not None and summary.problems and self.dataset is not None:
             self.dataset = self.dataset.without(summary.problems)
+            if self.raw_dataset is not None:
+                self.raw_dataset = self.raw_dataset.without(summary.problems)
 
     def _on_trained(self, outcome: tuple[TrainSummary, ModelInfo]) -> None:
         self._take_result(*outcome)
@@ -451,7 +500,8 @@ class Session(QObject):
         self.job = start_job(
             "evaluate", functools.partial(jobs.evaluate, self.engine, self.dataset,
                                           self.dataset_token, self.config_source().split,
-                                          self.model.run),
+                                          self.model.run,
+                                          corrections=self.corrections.ref_data()),
             on_progress=self.progress.emit, on_success=self._on_evaluated,
             on_failure=self._fail("Evaluation failed"), on_finish=self._job_done)
 
