@@ -70,7 +70,7 @@ def main() -> int:
     pump(300, lambda: s.dataset is not None)
     pump(600, lambda: s.model is not None and not s.busy)
     win.dataset_panel.class_view.selectRow(1)
-    shots("09-data-class-grid")
+    shots("11-data-class-grid")
 
     s.start_training()
     pump(3600, lambda: s.result is not None and s.busy != "training")
@@ -89,7 +89,7 @@ def main() -> int:
     (broken / "empty folder").mkdir()
     panel.handle_paths([*picks, broken / "scan_0042.jpg", broken / "empty folder"])
     pump(300, lambda: not panel._busy() and len(panel.predictions) >= len(picks) + 1)
-    shots("10-predict-unsure")
+    shots("12-predict-unsure")
     win.tabs.setCurrentIndex(DATA)
     win.close()
     QApplication.processEvents()

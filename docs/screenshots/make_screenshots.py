@@ -37,7 +37,7 @@ def main() -> int:
     from tlgui.app import create_window
     from tlgui.core.config import PhaseConfig, TrainConfig
     from tlgui.core.events import EpochEnded
-    from tlgui.gui.main_window import DATA, EVALUATE, MODEL, PREDICT, TRAIN, MainWindow
+    from tlgui.gui.main_window import DATA, EVALUATE, MODEL, PREDICT, RUNS, TRAIN, MainWindow
 
     app, window = create_window([], restore_last=False)
     assert isinstance(window, MainWindow)
@@ -72,39 +72,35 @@ def main() -> int:
     s = win.session
     s.open_dataset(args.data)
     pump(300, lambda: s.dataset is not None)
-    pump(600, lambda: s.built is not None and not s.busy)
+    pump(600, lambda: s.model is not None and not s.busy)
     pump(5, lambda: len(win.thumbnails._pixmaps) >= 30)
     shot("02-dataset")
 
     win.tabs.setCurrentIndex(MODEL)
-    layers = win.model_panel.layers
-    start = layers.fine_tune_box.currentData()
-    if start is not None:
-        name = s.built.cm.backbone.layers[start].name  # type: ignore[union-attr]
-        index = layers.model.index_of(("backbone", name))
-        layers.view.scrollTo(index, layers.view.ScrollHint.PositionAtCenter)
-        layers.view.setCurrentIndex(index)
     shot("03-model")
 
     epochs: list[int] = []
     s.training_event.connect(lambda e: epochs.append(e.phase) if isinstance(e, EpochEnded)
                              else None)
+    finished: list[str] = []
+    s.training_finished.connect(lambda _r, how: finished.append(how))
     s.start_training()
-    pump(3600, lambda: epochs.count(2) >= 2 or (s.result is not None and not s.busy))
+    pump(3600, lambda: epochs.count(2) >= 2 or bool(finished))
     shot("04-training-live")
-    pump(7200, lambda: s.result is not None and s.busy != "training")
+    pump(7200, lambda: bool(finished))
     win.tabs.setCurrentIndex(TRAIN)
     shot("05-training-done")
+    first_run = s.result.run if s.result else None
 
     pump(600, lambda: s.evaluation is not None and not s.busy)
     win.tabs.setCurrentIndex(EVALUATE)
     pump(10, lambda: len(win.thumbnails._pixmaps) >= 60)
     shot("06-evaluate")
 
+    out_dir = Path(tempfile.mkdtemp(prefix="tlgui-export-"))
     win.open_export_dialog()
     dialog = win.export_dialog
     dialog.move(win.mapToGlobal(QPoint(300, 250)))
-    out_dir = Path(tempfile.mkdtemp(prefix="tlgui-export-"))
     dialog.dest.setText(str(out_dir / "flowers.keras"))
     dialog.start()
     pump(600, lambda: dialog.result is not None)
@@ -125,10 +121,31 @@ def main() -> int:
     pump(300, lambda: len(panel.predictions) >= len(picks))
     pump(5, lambda: all(win.thumbnails._pixmaps.get(str(p)) for p in picks))
     shot("08-predict")
+
+    # A second run, as a user tries one change: no fine-tuning. Then both in the Runs tab.
+    win.tabs.setCurrentIndex(MODEL)
+    win.model_panel.phase2.epochs.setValue(0)
+    finished.clear()
+    s.start_training()
+    pump(7200, lambda: bool(finished))
+    pump(600, lambda: s.evaluation is not None and not s.busy)
+    second_run = s.result.run if s.result else None
+    if first_run is not None and second_run is not None:
+        from tlgui.core.run_catalog import set_label
+
+        set_label(first_run, "Defaults", "Both phases, 160 px.")
+        set_label(second_run, "No fine-tuning", "Phase 2 off: the new classifier only.")
+        win.tabs.setCurrentIndex(RUNS)
+        runs = win.runs_panel
+        runs.refresh()
+        runs.select_paths([first_run])
+        shot("09-runs")
+        runs.select_paths([first_run, second_run])
+        runs.compare_selected()
+        shot("10-compare")
     win.tabs.setCurrentIndex(DATA)
     win.close()
-    print(f"done in {time.monotonic() - t0:.0f} s; run folder "  # noqa: T201
-          f"{getattr(s.result, 'run', None) and s.result.run.path}")  # type: ignore[union-attr]
+    print(f"done in {time.monotonic() - t0:.0f} s; runs {first_run}, {second_run}")  # noqa: T201
     QApplication.processEvents()
     return 0
 

@@ -268,6 +268,6 @@ def test_audit_command_writes_the_csv_and_guards_its_destination(
     assert main([*args, "--csv", str(out)]) == 1
     assert "already exists" in capsys.readouterr().err
     assert main([*args, "--csv", str(root / "red" / "a.csv")]) == 1
-    assert "inside the dataset" in capsys.readouterr().err
+    assert "tlgui never writes there" in capsys.readouterr().err
     assert main([*args, "--csv", str(out), "--overwrite", "--folds", "3"]) == 0
     assert tree_digest(root) == before

@@ -123,7 +123,8 @@ def test_devices_lists_the_cpu_and_refuses_a_missing_gpu(
 
 
 def test_device_and_precision_options_reach_the_config() -> None:
-    from tlgui.cli import _train_config, build_parser
+    from tlgui.cli import build_parser
+    from tlgui.cli_train import train_config as _train_config
 
     parser = build_parser()
     cfg = _train_config(parser.parse_args(["train", "d", "--device", "cpu",

@@ -54,7 +54,7 @@ def test_a_file_input_protects_its_folder(rows: list[Prediction], tmp_path: Path
         check_sort_destination(tmp_path / "data" / "x", [tmp_path / "data"])
     assert not (tmp_path / "in" / "sorted").exists()
     (tmp_path / "file").write_text("")
-    with pytest.raises(ConfigError, match="is a file"):
+    with pytest.raises(ConfigError, match="not a folder"):
         check_sort_destination(tmp_path / "file", [])
 
 

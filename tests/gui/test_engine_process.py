@@ -144,7 +144,7 @@ def test_closing_during_training_is_quick_and_leaves_no_process(  # type: ignore
 
 @pytest.mark.gui
 def test_a_killed_engine_is_shown_and_the_next_training_works(  # type: ignore[no-untyped-def]
-        qtbot, window, tiny_dataset: Path) -> None:
+        qtbot, window, tiny_dataset: Path, request) -> None:
     win = window
     win.model_panel.set_config(LONG)
     _ready(qtbot, win, tiny_dataset)
@@ -153,7 +153,13 @@ def test_a_killed_engine_is_shown_and_the_next_training_works(  # type: ignore[n
     assert pid is not None
     # What the status bar said, in order: a new engine may already be up when we look.
     said: list[str] = []
-    win.engine.state_changed.connect(lambda *_: said.append(win.compute_label.text()))
+
+    def record(*_args: object) -> None:
+        said.append(win.compute_label.text())
+
+    # The engine outlives this window (a shared fixture): the slot is removed at the end.
+    win.engine.state_changed.connect(record)
+    request.addfinalizer(lambda: win.engine.state_changed.disconnect(record))
     t0 = time.monotonic()
     with qtbot.waitSignal(win.session.training_finished, timeout=5000) as finished:
         os.kill(pid, signal.SIGKILL)

@@ -92,8 +92,9 @@ class RunRecord:
 
 
 def looks_like_run(path: Path) -> bool:
-    """True for a folder holding a run's ``status.json`` or ``config.json``."""
-    return path.is_dir() and any((path / name).is_file() for name in MARKER_FILES)
+    """True for a folder holding a run's ``status.json`` or ``config.json`` (as any kind
+    of entry: a damaged run is listed with its reason, not left out)."""
+    return path.is_dir() and any(os.path.lexists(path / name) for name in MARKER_FILES)
 
 
 def _finite(value: Any) -> float | None:
