@@ -9,8 +9,6 @@ window writes the same file as ``tlgui audit --csv``.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +18,9 @@ from typing import Literal
 import numpy as np
 
 from tlgui.core.atomic import atomic_write_text
+from tlgui.core.csv_cells import csv_text
 from tlgui.core.dataset import Problem
+from tlgui.core.entries import printable
 
 ProblemKind = Literal["likely_mislabeled", "near_duplicate", "outlier"]
 PROBLEMS: tuple[ProblemKind, ...] = ("likely_mislabeled", "near_duplicate", "outlier")
@@ -151,14 +151,14 @@ def check_csv_destination(path: str | Path, dataset_root: str | Path,
 
 
 def findings_csv_text(findings: Sequence[Finding]) -> str:
-    """The CSV text: the header, then one row per finding, in the order given."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for f in findings:
-        writer.writerow([str(f.path), f.problem, f.given_class, f.suggested_class,
-                         f"{f.score:.6f}", "" if f.related_path is None else str(f.related_path)])
-    return buf.getvalue()
+    """The CSV text: the header, then one row per finding, in the order given.
+
+    Paths and class names (folder names: anything a file system allows) are escaped and
+    neutralised for spreadsheets as in every CSV tlgui writes (``csv_cells``).
+    """
+    return csv_text(CSV_COLUMNS, (
+        [printable(f.path), f.problem, f.given_class, f.suggested_class, f.score,
+         "" if f.related_path is None else printable(f.related_path)] for f in findings))
 
 
 def write_findings_csv(findings: Sequence[Finding], path: str | Path, *,
