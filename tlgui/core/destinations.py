@@ -10,7 +10,10 @@ tlgui writes CSV files, exports and their companions (``labels.txt``...), sorted
   command line's ``--overwrite``, a confirmation in the window) or when tlgui itself
   wrote it in the same job (``created_by_tlgui=True``): otherwise ``DestinationExists``;
 - the folder it goes into must be writable, tried with a real probe file (a read-only
-  disk, a folder that is a file...): ``WriteError`` naming the folder.
+  disk, a folder that is a file...): ``WriteError`` naming the folder;
+- each name in its path fits the file system (``PC_NAME_MAX`` bytes, 255 on most) and
+  the whole path fits ``PC_PATH_MAX``: ``UnsafeDestination``, so that an over-long
+  ``--csv`` name fails at once, not after the images were classified.
 
 Files are compared by identity (device and inode) where they exist, so a symbolic link,
 a hard link or another spelling of the same path is caught too.
@@ -30,6 +33,9 @@ from tlgui.core.entries import kind_of, printable
 from tlgui.core.errors import DestinationExists, UnsafeDestination, WriteError
 
 _Id = tuple[int, int]
+# Where the system cannot say (Windows has no pathconf): Linux's limits.
+NAME_MAX_FALLBACK = 255
+PATH_MAX_FALLBACK = 4096
 
 
 def _identity(path: Path) -> _Id | None:
@@ -95,6 +101,69 @@ def _split_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Path]]
     return files, folders
 
 
+def input_folders(inputs: Iterable[str | Path], files: Iterable[str | Path] = (),
+                  ) -> list[Path]:
+    """The folders nothing is written into: each input folder, and the folder of each
+    input file (a dataset's class folder, when single images were given) and of each
+    file of ``files`` (the files found and read). Each folder once."""
+    out: list[Path] = []
+    for raw in inputs:
+        p = Path(raw).expanduser()
+        out.append(p if os.path.isdir(p) else p.parent)
+    out += [Path(f).expanduser().parent for f in files]
+    seen: set[str] = set()
+    unique = []
+    for p in out:
+        key = os.path.realpath(p)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def _limit(folder: Path, name: str, fallback: int) -> int:
+    try:
+        value = os.pathconf(folder, name)
+    except (OSError, ValueError, AttributeError):
+        return fallback
+    return value if value > 0 else fallback
+
+
+def name_max(folder: str | Path) -> int:
+    """The longest file name, in bytes, that ``folder`` (or the closest existing folder
+    above it) takes."""
+    existing = _nearest_existing(Path(folder).expanduser())
+    return _limit(existing if os.path.isdir(existing) else existing.parent, "PC_NAME_MAX",
+                  NAME_MAX_FALLBACK)
+
+
+def check_name_lengths(path: str | Path) -> None:
+    """Refuses a destination whose name, or a folder to be made on the way, is longer
+    than the file system allows, or whose whole path is: the write would fail only at
+    the end, after the work.
+
+    Raises:
+        UnsafeDestination: naming the over-long name and the limit.
+    """
+    dest = Path(os.path.abspath(Path(path).expanduser()))
+    existing = _nearest_existing(dest.parent)
+    folder = existing if os.path.isdir(existing) else existing.parent
+    name_max = _limit(folder, "PC_NAME_MAX", NAME_MAX_FALLBACK)
+    path_max = _limit(folder, "PC_PATH_MAX", PATH_MAX_FALLBACK)
+    # Names are limited in bytes, not characters (an "é" takes two).
+    for part in dest.relative_to(existing).parts:
+        size = len(os.fsencode(part))
+        if size > name_max:
+            raise UnsafeDestination(dest, f"The name {printable(part)[:60]}... is {size} "
+                                          f"bytes long; this file system allows at most "
+                                          f"{name_max}. Choose a shorter name.")
+    size = len(os.fsencode(str(dest)))
+    if size >= path_max:  # the limit counts the closing NUL byte
+        raise UnsafeDestination(dest, f"The path {printable(dest)[:60]}... is {size} bytes "
+                                      f"long; this system allows at most {path_max - 1}. "
+                                      "Choose a shorter path.")
+
+
 def check_not_input(path: str | Path, inputs: Iterable[str | Path] = (),
                     model: str | Path | None = None) -> None:
     """Refuses a destination that is an input, lies inside an input folder, or is the model.
@@ -151,6 +220,7 @@ def check_output(path: str | Path, *, inputs: Iterable[str | Path] = (),
     """
     dest = Path(path).expanduser()
     check_not_input(dest, inputs, model)
+    check_name_lengths(dest)
     mode = _lstat_mode(dest)
     if mode is not None and stat.S_ISLNK(mode):
         # A link is replaced, never written through; still, never one to a device or a
@@ -185,6 +255,7 @@ def check_folder_output(path: str | Path, *, inputs: Iterable[str | Path] = (),
     """
     dest = Path(path).expanduser()
     check_not_input(dest, inputs, model)
+    check_name_lengths(dest)
     ident = _identity(dest)
     _, folders = _split_inputs(inputs)
     for folder in [] if may_hold_inputs else folders:
