@@ -1,4 +1,9 @@
-"""``tlgui predict``: every destination checked before the model loads; results never lost."""
+"""``tlgui predict``: every destination checked before the model loads; results never lost.
+
+The files to classify are found first (names only: nothing is decoded), so that the CSV
+check knows every one of them and their folders: a CSV that is a hard link to an image,
+or lies in the folder of an image given by name, is refused before any work.
+"""
 
 from __future__ import annotations
 
@@ -32,14 +37,15 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
         DestinationExists: the CSV exists and ``--overwrite`` was not given.
         ModelFileError: the model cannot be loaded safely.
     """
-    from tlgui.core.destinations import check_output
     from tlgui.core.predict import (
         Predictor,
         check_sort_destination,
+        collect_inputs,
         model_file_of,
         sort_into,
         write_csv,
     )
+    from tlgui.core.prediction import check_csv_destination
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1 (got {args.top_k}).")
@@ -51,7 +57,8 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
     model = model_file_of(args.model)
     overwrite = getattr(args, "overwrite", False)
     if args.csv:
-        check_output(args.csv, inputs=args.paths, model=model, overwrite=overwrite)
+        check_csv_destination(args.csv, inputs=args.paths, files=collect_inputs(args.paths)[0],
+                              model=model, overwrite=overwrite)
     if args.sort_into:
         check_sort_destination(args.sort_into, args.paths)
     explain_dir = getattr(args, "explain", None)

@@ -1,13 +1,9 @@
 """The result of classifying one file: plain data, shared by the engine and the window.
 
-It is written as a CSV file that is safe to open in a spreadsheet and always written.
-
-Spreadsheets run a cell that begins with ``=``, ``+``, ``-`` or ``@`` as a formula (and
-some also one that begins with a tab or a carriage return): a file or class named
-``=HYPERLINK(...)`` would become a live link, or worse. As OWASP recommends, such a cell
-is written with a single quote in front (``'=HYPERLINK(...)``), which a spreadsheet
-shows as text; file names and class names alike. Probabilities are numbers and never
-begin with one of these characters.
+It is written as a CSV file that is safe to open in a spreadsheet and always written:
+``csv_cells`` escapes control characters (a carriage return in a file name would split
+the row) and neutralises formulas in every text cell, file names and class names alike;
+probabilities are numbers.
 
 A file name that is not valid UTF-8 (made on another system) is written with its odd
 bytes as ``\\xNN`` escapes, and a ``Notice`` says how many, so the results are never
@@ -16,15 +12,14 @@ lost to an encoding error after the images were classified.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tlgui.core.atomic import atomic_path
-from tlgui.core.destinations import check_output
+from tlgui.core.csv_cells import FORMULA_START, Cell, csv_text, spreadsheet_safe
+from tlgui.core.destinations import check_not_input, check_output, input_folders
 from tlgui.core.entries import printable, undecodable
 from tlgui.core.events import Notice, Report, ignore
 
@@ -54,17 +49,40 @@ class Prediction:
         return self.top[0][1] if self.top else 0.0
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(text: str) -> str:
-    """A cell that a spreadsheet shows as text: a quote before a formula's first character."""
-    return "'" + text if text.startswith(FORMULA_START) else text
+# Kept importable from here: older code imports them from this module.
+__all__ = ["FORMULA_START", "Prediction", "check_csv_destination", "is_unsure",
+           "spreadsheet_safe", "write_csv"]
 
 
 def is_unsure(row: Prediction, min_confidence: float) -> bool:
     """True when a classified file's top probability is below the threshold (0-1)."""
     return row.error is None and bool(row.top) and row.confidence < min_confidence
+
+
+def check_csv_destination(path: str | Path, *, inputs: Iterable[str | Path] = (),
+                          files: Iterable[str | Path] = (), model: str | Path | None = None,
+                          overwrite: bool = False) -> Path:
+    """Checks a predictions CSV destination; the command line calls it before the model
+    loads, with the files it will classify (``predict.collect_inputs``).
+
+    The CSV may not be an input file nor one of ``files`` (a hard link or another name
+    for one of them included), nor lie inside an input folder or the folder of an input
+    file or of one of ``files``: the folders being read are never written into.
+
+    Raises:
+        DestinationExists: the file exists and ``overwrite`` is False.
+        UnsafeDestination: it would replace an input or the model, lies in a folder
+            being read, is a folder, or its name is too long.
+        WriteError: its folder cannot be written.
+    """
+    # Only files: an error row or a missing input may name a folder or nothing.
+    found = [Path(f) for f in files if os.path.isfile(f)]
+    inputs = list(inputs)
+    # What the user named first, so the message names it ("inside <the input folder>",
+    # "one of the input files"); then the folders and files found in it.
+    check_not_input(path, inputs, model)
+    return check_output(path, inputs=[*input_folders(inputs, found), *found], model=model,
+                        overwrite=overwrite)
 
 
 def write_csv(rows: Sequence[Prediction], path: str | Path, top_k: int | None = None, *,
@@ -79,7 +97,8 @@ def write_csv(rows: Sequence[Prediction], path: str | Path, top_k: int | None = 
     ``unsure`` says ``yes`` when the top-1 probability is below it (``no`` otherwise,
     empty on error); ``class`` stays the best guess, so it means the same in every
     file tlgui writes, and appending keeps every other column where it was. Text cells
-    are neutralised for spreadsheets (``spreadsheet_safe``).
+    have their control characters escaped and are neutralised for spreadsheets
+    (``csv_cells``).
 
     Args:
         rows: the predictions.
@@ -88,7 +107,8 @@ def write_csv(rows: Sequence[Prediction], path: str | Path, top_k: int | None = 
         min_confidence: the unsure threshold (0-1), or None for no ``unsure`` column.
         overwrite: replace an existing file (else ``DestinationExists``).
         inputs: the files and folders classified; the CSV may not be one of them nor
-            lie inside one of the folders. The rows' files count as inputs too.
+            lie inside one of the folders, nor in the folder of an input file. The rows'
+            files and their folders count as inputs too.
         model: the model file used; never overwritten.
         report: receives a warning ``Notice`` when file names had to be escaped.
 
@@ -100,30 +120,30 @@ def write_csv(rows: Sequence[Prediction], path: str | Path, top_k: int | None = 
         UnsafeDestination: the CSV would replace an input or the model, or is a folder.
         WriteError: it cannot be written (the message names it and the reason).
     """
-    # Each classified file is an input too (only files: an error row may name a folder).
-    files = [r.path for r in rows if os.path.isfile(r.path)]
-    dest = check_output(path, inputs=[*inputs, *files], model=model, overwrite=overwrite)
+    dest = check_csv_destination(path, inputs=inputs, files=[r.path for r in rows],
+                                 model=model, overwrite=overwrite)
     k = top_k if top_k is not None else max((len(r.top) for r in rows), default=1)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
     header = ["path", "class", "probability"]
     for i in range(1, k + 1):
         header += [f"top{i}_class", f"top{i}_probability"]
-    writer.writerow([*header, "error", *([] if min_confidence is None else ["unsure"])])
-    escaped = 0
-    for r in rows:
-        escaped += undecodable(r.path)
-        cells = [spreadsheet_safe(printable(r.path)), spreadsheet_safe(r.label or ""),
-                 f"{r.confidence:.6f}" if r.top else ""]
-        for i in range(k):
-            cells += [spreadsheet_safe(r.top[i][0]), f"{r.top[i][1]:.6f}"] \
-                if i < len(r.top) else ["", ""]
-        extra = [] if min_confidence is None else [
-            "" if r.error or not r.top else "yes" if is_unsure(r, min_confidence) else "no"]
-        writer.writerow([*cells, spreadsheet_safe(printable(r.error or "")), *extra])
+    header += ["error", *([] if min_confidence is None else ["unsure"])]
+    escaped = sum(undecodable(r.path) for r in rows)
+    text = csv_text(header, (_row(r, k, min_confidence) for r in rows))
     with atomic_path(dest, replace=overwrite) as tmp:
-        tmp.write_bytes(buf.getvalue().encode("utf-8"))
+        tmp.write_bytes(text.encode("utf-8"))
     if escaped:
         report(Notice("warning", f"{escaped} file name(s) in {printable(dest)} are not "
                                  "valid UTF-8; their odd bytes are written as \\xNN escapes."))
     return dest
+
+
+def _row(r: Prediction, k: int, min_confidence: float | None) -> list[Cell]:
+    """One CSV row: text cells as ``str``, probabilities as ``float``."""
+    cells: list[Cell] = [printable(r.path), r.label or "", r.confidence if r.top else ""]
+    for i in range(k):
+        cells += [r.top[i][0], r.top[i][1]] if i < len(r.top) else ["", ""]
+    cells.append(printable(r.error or ""))
+    if min_confidence is not None:
+        cells.append("" if r.error or not r.top else
+                     "yes" if is_unsure(r, min_confidence) else "no")
+    return cells
