@@ -5,7 +5,9 @@ files being classified live: the destination may not be, lie inside or hold an i
 folder, nor the folder of any file classified (a dataset's class folder, when single
 files were given). A class folder that is a link leading back into an input is refused
 too. A name already taken gets a `` (2)`` suffix unless the user asked to overwrite; an
-identical file already there is not copied again.
+identical file already there is not copied again. Overwriting replaces only files that
+were there before: two classified files of the same name (``a/x.jpg`` and ``b/x.jpg``)
+both keep their copy. A class whose folder would be the unsure folder gets another one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tlgui.core.atomic import atomic_path
-from tlgui.core.destinations import check_folder_output, check_not_input
+from tlgui.core.destinations import check_folder_output, check_not_input, input_folders
 from tlgui.core.entries import EntryProblem, kind_of, open_regular, printable
 from tlgui.core.errors import Cancelled, TlguiError, UnsafeDestination, os_reason
 from tlgui.core.events import Notice, Report, StageProgress, ignore
@@ -41,23 +43,19 @@ def safe_folder_name(class_name: str) -> str:
     return name if name and name not in (".", "..") else "_"
 
 
+def class_folder(class_name: str) -> str:
+    """The folder of a class's copies: ``safe_folder_name``, but never the unsure
+    folder (a class named ``_unsure`` would mix its files with the unsure ones; the
+    comparison ignores case, as some file systems do)."""
+    name = safe_folder_name(class_name)
+    return f"{name} (class)" if name.casefold() == UNSURE_FOLDER.casefold() else name
+
+
 def protected_folders(inputs: Iterable[str | Path],
                       rows: Sequence[Prediction] = ()) -> list[Path]:
     """The folders copies may not touch: input folders, and the folder of every input
     file and of every classified file."""
-    out: list[Path] = []
-    for raw in inputs:
-        p = Path(raw).expanduser()
-        out.append(p if os.path.isdir(p) else p.parent)
-    out += [r.path.parent for r in rows if r.error is None]
-    seen: set[str] = set()
-    unique = []
-    for p in out:
-        key = os.path.realpath(p)
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
+    return input_folders(inputs, [r.path for r in rows if r.error is None])
 
 
 def check_sort_destination(dest: str | Path, inputs: Iterable[str | Path],
@@ -102,15 +100,21 @@ def _same_bytes(a: Path, b: Path) -> bool:
                 return True
 
 
-def _target(folder: Path, name: str, source: Path, overwrite: bool) -> Path | None:
-    """Where to copy ``source``; None when an identical copy is already there."""
+def _target(folder: Path, name: str, source: Path, overwrite: bool,
+            written: set[Path]) -> Path | None:
+    """Where to copy ``source``; None when an identical copy is already there.
+
+    ``overwrite`` replaces a file that was there before this job, never one in
+    ``written`` (a copy this same job made: it is a result too, not a leftover).
+    """
     target = folder / name
     n = 2
     while os.path.lexists(target):
         with contextlib.suppress(OSError, EntryProblem):
             if _same_bytes(source, target):
                 return None
-        if overwrite and os.path.isfile(target) and not os.path.islink(target):
+        if overwrite and target not in written and os.path.isfile(target) \
+                and not os.path.islink(target):
             return target
         stem, suffix = Path(name).stem, Path(name).suffix
         target = folder / f"{stem} ({n}){suffix}"
@@ -125,13 +129,23 @@ def _copy(source: Path, target: Path, replace: bool) -> None:
         shutil.copystat(source, tmp)
 
 
+def _warn_renamed(labels: set[str], report: Report) -> None:
+    for label in sorted(labels):
+        folder = class_folder(label)
+        if folder != safe_folder_name(label):
+            report(Notice("warning", f"Files of the class '{printable(label)}' are copied "
+                                     f"into '{folder}': '{UNSURE_FOLDER}' holds the files "
+                                     "below the confidence threshold."))
+
+
 def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: float = 0.0,
               inputs: Iterable[str | Path] = (), report: Report = ignore,
               cancel: threading.Event | None = None, *, overwrite: bool = False,
               ) -> dict[str, int]:
     """Copies (never moves) each classified file into ``dest/<class>/``.
 
-    Files whose top probability is below ``min_confidence`` go to ``dest/_unsure/``;
+    Files whose top probability is below ``min_confidence`` go to ``dest/_unsure/``
+    (a class of that name goes to ``_unsure (class)``, with a warning ``Notice``);
     files that could not be read are left out. Each copy is written atomically; a
     file that cannot be copied is told in a ``Notice`` and the others go on.
 
@@ -143,7 +157,7 @@ def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: floa
         report: receives ``StageProgress("sort", ...)`` and a ``Notice`` per failed copy.
         cancel: set it to stop; ``Cancelled`` is raised between files.
         overwrite: a different file with the same name in a class folder is replaced
-            (else the copy gets a `` (2)`` suffix).
+            (else the copy gets a `` (2)`` suffix); never a copy this call made.
 
     Returns:
         Files now in each destination folder from this call, by folder name.
@@ -159,11 +173,13 @@ def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: floa
     protected = protected_folders(inputs, [r for r, _ in usable])
     counts: dict[str, int] = {}
     checked: set[str] = set()
+    written: set[Path] = set()  # copies made by this call: never replaced by another
     unusable: dict[str, int] = {}  # class folders that cannot be made: files left out
+    _warn_renamed({label for _, label in usable}, report)
     for done, (r, label) in enumerate(usable, start=1):
         if cancel.is_set():
             raise Cancelled("Sorting cancelled; the files copied so far are complete.")
-        folder = UNSURE_FOLDER if r.confidence < min_confidence else safe_folder_name(label)
+        folder = UNSURE_FOLDER if r.confidence < min_confidence else class_folder(label)
         where = dest / folder
         if folder in unusable:
             unusable[folder] += 1
@@ -179,9 +195,10 @@ def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: floa
                 # A class folder already there may be a link back into an input.
                 check_not_input(where, protected)
                 checked.add(folder)
-            target = _target(where, r.path.name, r.path, overwrite)
+            target = _target(where, r.path.name, r.path, overwrite, written)
             if target is not None:
                 _copy(r.path, target, replace=overwrite)
+                written.add(target)
         except UnsafeDestination:
             raise
         except (OSError, EntryProblem, TlguiError) as exc:
