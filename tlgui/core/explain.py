@@ -14,6 +14,7 @@ block (5 x 5 cells for MobileNetV2 at 160 px).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ import numpy as np
 from PIL import Image
 
 from tlgui.core.atomic import atomic_path
-from tlgui.core.errors import Cancelled, ConfigError, ModelFileError
+from tlgui.core.destinations import check_folder_output, input_folders, name_max
+from tlgui.core.entries import printable
+from tlgui.core.errors import Cancelled, ModelFileError, UnsafeDestination, os_reason
 from tlgui.core.events import Notice, Report, StageProgress, ignore
 from tlgui.core.heatmap import OVERLAY_ALPHA, Grid, colourise, overlay_opacity, upsample
 from tlgui.core.imageio import ImageProblem, decode_rgb
@@ -146,6 +149,25 @@ def overlay(image: np.ndarray, explanation: Explanation,
     return Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
+# Room kept in a name for a `` (n)`` suffix when the name is taken.
+_SUFFIX_ROOM = len(" (99999).png")
+
+
+def _fit(text: str, limit: int) -> str:
+    """``text`` cut (at a character) to at most ``limit`` bytes as a file name."""
+    while text and len(os.fsencode(text)) > limit:
+        text = text[:-1]
+    return text
+
+
+def png_stem(image_name: str, class_folder: str, limit: int) -> str:
+    """``<image name>.<class>``, the image name shortened so that the file name with a
+    `` (n).png`` suffix fits ``limit`` bytes (an image named near the limit would
+    otherwise get no heat map)."""
+    tail = _fit(f".{class_folder}", limit // 2)
+    return _fit(image_name, limit - _SUFFIX_ROOM - len(os.fsencode(tail))) + tail
+
+
 def _free_png(folder: Path, stem: str, taken: set[Path]) -> Path:
     target = folder / f"{stem}.png"
     n = 2
@@ -157,26 +179,26 @@ def _free_png(folder: Path, stem: str, taken: set[Path]) -> Path:
 
 
 def check_explain_destination(dest: str | Path, inputs: Iterable[str | Path]) -> Path:
-    """Refuses a heat-map folder that is, holds or lies inside an input folder (the
-    folder of an input file counts as one).
+    """Checks a heat-map folder before any work, as every destination is.
+
+    It may not be, hold or lie inside an input folder (the folder of an input file
+    counts as one); it must be a folder, or be creatable, and writable; its name must
+    fit the file system.
 
     Raises:
-        ConfigError: writing there would change a folder being classified, or ``dest``
-            is a file.
+        UnsafeDestination: writing there would change a folder being classified, or
+            ``dest`` is a file (it is a ``ConfigError`` too).
+        WriteError: it cannot be written (read-only, a file in its path...).
     """
-    d = Path(dest).expanduser()
-    if d.exists() and not d.is_dir():
-        raise ConfigError(f"{dest} is a file; give a folder for the heat maps.")
-    resolved = d.resolve()
-    for raw in inputs:
-        src = Path(raw).expanduser()
-        folder = (src if src.is_dir() else src.parent).resolve()
-        if resolved == folder or resolved.is_relative_to(folder) or \
-                folder.is_relative_to(resolved):
-            raise ConfigError(
-                f"The heat-map folder {dest} overlaps the input {raw}; inputs are never "
-                "changed, so choose a folder outside them.")
-    return d
+    try:
+        return check_folder_output(dest, inputs=input_folders(inputs))
+    except UnsafeDestination as exc:
+        if exc.conflict is None:
+            raise
+        raise UnsafeDestination(
+            exc.path, f"The heat-map folder {printable(dest)} overlaps the input "
+                      f"{printable(exc.conflict)}; inputs are never changed, so choose a "
+                      "folder outside them.", exc.conflict) from exc
 
 
 def write_explanations(explainer: Explainer, paths: Sequence[Path], dest: str | Path,
@@ -184,9 +206,10 @@ def write_explanations(explainer: Explainer, paths: Sequence[Path], dest: str | 
                        batch_size: int = 16) -> list[Path]:
     """Writes one overlay PNG per image into ``dest``, never replacing a file.
 
-    Each is named ``<image name>.<class>.png`` (a free name when taken) and shows the
-    top class's heat map over the image (at most ``OVERLAY_MAX_SIDE`` px). A file that
-    cannot be read is skipped with a ``Notice``.
+    Each is named ``<image name>.<class>.png`` (a free name when taken, the image name
+    shortened when too long) and shows the top class's heat map over the image (at most
+    ``OVERLAY_MAX_SIDE`` px). A file that cannot be read, or whose heat map cannot be
+    written, is skipped with a ``Notice`` and the others go on.
 
     Returns:
         The files written, in the order of ``paths``.
@@ -202,6 +225,7 @@ def write_explanations(explainer: Explainer, paths: Sequence[Path], dest: str | 
     written: list[Path] = []
     taken: set[Path] = set()
     size = explainer.image_size
+    limit = name_max(folder)
     for start in range(0, len(paths), batch_size):
         if cancel.is_set():
             raise Cancelled("Heat maps cancelled; the files written so far are complete.")
@@ -210,7 +234,7 @@ def write_explanations(explainer: Explainer, paths: Sequence[Path], dest: str | 
             try:
                 full = decode_rgb(p, draft_size=OVERLAY_MAX_SIDE)
             except ImageProblem as exc:
-                report(Notice("warning", f"No heat map for {p}: {exc.reason}"))
+                report(Notice("warning", f"No heat map for {printable(p)}: {exc.reason}"))
                 continue
             chunk.append(p)
             shown.append(full)
@@ -220,9 +244,16 @@ def write_explanations(explainer: Explainer, paths: Sequence[Path], dest: str | 
         for p, full, e in zip(chunk, shown, maps, strict=True):
             img = overlay(full, e)
             img.thumbnail((OVERLAY_MAX_SIDE, OVERLAY_MAX_SIDE))
-            target = _free_png(folder, f"{p.name}.{safe_folder_name(e.class_name)}", taken)
-            with atomic_path(target) as tmp:
-                img.save(tmp, "PNG")
+            stem = png_stem(p.name, safe_folder_name(e.class_name), limit)
+            target = _free_png(folder, stem, taken)
+            try:
+                with atomic_path(target) as tmp:
+                    img.save(tmp, "PNG")
+            except OSError as exc:  # one file must not cost the others their heat maps
+                log.warning("cannot write %s: %s", target, exc)
+                report(Notice("warning", f"No heat map for {printable(p)}: cannot write "
+                                         f"{printable(target)}: {os_reason(exc)}"))
+                continue
             written.append(target)
         report(StageProgress("explain", min(start + batch_size, len(paths)), len(paths),
                              "Drawing heat maps"))
