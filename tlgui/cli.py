@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tlgui.backend_import import import_keras_quietly
-from tlgui.core.config import TrainConfig
+from tlgui.core.config import SplitConfig, TrainConfig, check_split
 from tlgui.core.entries import printable
+from tlgui.core.errors import ConfigError
 from tlgui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -98,12 +99,17 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def _split(args: argparse.Namespace) -> SplitConfig:
+    """``--validation-split`` as a split, range-checked before any scan."""
+    split = SplitConfig(validation_fraction=args.validation_split)
+    check_split(split, {"validation_fraction": "--validation-split"})
+    return split
+
+
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from tlgui.core.config import SplitConfig
     from tlgui.core.dataset import scan
 
-    ds = scan(args.data, SplitConfig(validation_fraction=args.validation_split),
-              report=ConsoleReporter())
+    ds = scan(args.data, _split(args), report=ConsoleReporter())
     print(f"{printable(ds.root)}  ({ds.layout.replace('_', ' ')})")
     train, val, test = ds.counts("train"), ds.counts("validation"), ds.counts("test")
     width = max(len(c) for c in ds.class_names)
@@ -167,14 +173,16 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from tlgui.cli_interrupt import ctrl_c_cancels
     from tlgui.core.audit import audit_dataset
     from tlgui.core.audit_report import check_csv_destination, summary_lines, write_audit_csv
-    from tlgui.core.config import SplitConfig
     from tlgui.core.dataset import scan
 
+    split = _split(args)
+    if args.folds < 2:
+        raise ConfigError(f"--folds must be at least 2 (got {args.folds}).")
     if args.csv:
         check_csv_destination(args.csv, args.data, args.overwrite)
     config = TrainConfig(backbone=args.backbone, weights=args.weights,
                          weights_dir=args.weights_dir,
-                         split=SplitConfig(validation_fraction=args.validation_split))
+                         split=split)
     reporter = ConsoleReporter()
     ds = scan(args.data, config.split, report=reporter)
     cancel = threading.Event()

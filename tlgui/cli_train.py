@@ -19,9 +19,24 @@ def _say(line: str = "", err: bool = False) -> None:
     print(line, file=sys.stderr if err else sys.stdout)
 
 
+# The option that sets each checked setting, so that a range message names it.
+OPTION_NAMES = {
+    "batch_size": "--batch-size", "seed": "--seed",
+    "split.validation_fraction": "--validation-split",
+    "phase1.epochs": "--epochs", "phase1.learning_rate": "--lr",
+    "phase1.early_stopping_patience": "--patience",
+    "phase2.epochs": "--fine-tune-epochs", "phase2.learning_rate": "--fine-tune-lr",
+    "phase2.early_stopping_patience": "--patience",
+}
+
+
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    """The training settings the command-line options give."""
-    from tlgui.core.config import AugmentConfig, PhaseConfig, SplitConfig
+    """The training settings the command-line options give, range-checked.
+
+    Raises:
+        ConfigError: an option is out of range (the message names it).
+    """
+    from tlgui.core.config import AugmentConfig, PhaseConfig, SplitConfig, check_train_config
 
     if args.image_size is not None and not MIN_IMAGE_SIZE <= args.image_size <= MAX_IMAGE_SIZE:
         # A model file larger than this is refused on loading; and a size of 5,000 would
@@ -32,7 +47,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     fine_tune_at: int | str | None = args.fine_tune_at
     if isinstance(fine_tune_at, str) and fine_tune_at.lstrip("-").isdigit():
         fine_tune_at = int(fine_tune_at)
-    return TrainConfig(
+    config = TrainConfig(
         backbone=args.backbone,
         image_size=args.image_size,
         weights=args.weights,
@@ -49,6 +64,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         device=device_setting(args),
         precision=args.precision,
     )
+    check_train_config(config, OPTION_NAMES)
+    return config
 
 
 def device_setting(args: argparse.Namespace) -> str:

@@ -280,3 +280,40 @@ def test_a_class_named_unsure_does_not_mix_with_the_unsure_files(
     assert (tmp_path / "out" / f"{name} (class)" / "a.jpg").is_file()
     assert [p.name for p in (tmp_path / "out" / UNSURE_FOLDER).iterdir()] == ["b.jpg"]
     assert any(isinstance(n, Notice) and "(class)" in n.message for n in notices)
+
+
+# -- item 13: option values are range-checked before the scan, naming the option --------------
+@pytest.mark.parametrize(("option", "value"), [
+    ("--batch-size", "0"), ("--seed", "-5"), ("--seed", str(2**32)),
+    ("--validation-split", "nan"), ("--validation-split", "1.5"),
+    ("--validation-split", "-1"), ("--validation-split", "1"), ("--epochs", "-1"),
+    ("--fine-tune-epochs", "-2"), ("--lr", "nan"), ("--lr", "0"), ("--fine-tune-lr", "inf"),
+    ("--patience", "-1"),
+])
+def test_train_options_out_of_range_fail_before_the_scan(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str) -> None:
+    code, text = _cli(["train", str(tmp_path / "no-data"), "--weights", "none",
+                       option, value], capsys)
+    assert code == 1
+    assert option in text and "no-data" not in text  # the scan never started
+
+
+@pytest.mark.parametrize("value", ["nan", "1.5", "-1"])
+def test_scan_validation_split_out_of_range_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    code, text = _cli(["scan", str(tmp_path / "no-data"), "--validation-split", value],
+                      capsys)
+    assert code == 1 and "--validation-split" in text and "no-data" not in text
+
+
+def test_train_config_ranges_name_the_setting() -> None:
+    from tlgui.core.config import PhaseConfig, TrainConfig, check_train_config
+    from tlgui.core.errors import ConfigError
+
+    check_train_config(TrainConfig())
+    for bad, words in ((TrainConfig(batch_size=0), "batch size"),
+                       (TrainConfig(dropout=1.0), "dropout"),
+                       (TrainConfig(phase2=PhaseConfig(learning_rate=float("nan"))),
+                        "phase2 learning rate")):
+        with pytest.raises(ConfigError, match=words):
+            check_train_config(bad)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tlgui.core.errors import ConfigError
+
 Optimizer = Literal["adam", "adamw", "rmsprop", "sgd"]
 AugmentMode = Literal["cached_views", "per_epoch", "off"]
+# NumPy's and Keras' seeds are unsigned 32-bit numbers.
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -137,3 +143,83 @@ class TrainConfig:
         if isinstance(kwargs.get("split"), dict):
             kwargs["split"] = SplitConfig(**kwargs["split"])
         return cls(**kwargs)
+
+
+# -- range checks ---------------------------------------------------------------------------
+# Each setting's name in messages; callers pass their own (the command line's options).
+Names = Mapping[str, str]
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number (got {value!r}).")
+    return float(value)
+
+
+def _whole(value: Any, name: str, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number (got {value!r}).")
+    if value < low or (high is not None and value > high):
+        where = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{name} must be {where} (got {value}).")
+
+
+def _fraction(value: Any, name: str) -> None:
+    """A share in ``[0, 1)``."""
+    x = _number(value, name)
+    if not 0.0 <= x < 1.0:
+        raise ConfigError(f"{name} must be at least 0 and below 1 (got {value}).")
+
+
+def check_split(split: SplitConfig, names: Names | None = None) -> None:
+    """Refuses a split that cannot work, before the scan.
+
+    Raises:
+        ConfigError: naming the setting (``names`` maps ``validation_fraction`` and
+            ``seed`` to what the user calls them) and the allowed range.
+    """
+    names = names or {}
+    _fraction(split.validation_fraction,
+              names.get("validation_fraction", "The validation share"))
+    _whole(split.seed, names.get("seed", "The split seed"), 0, MAX_SEED)
+
+
+def _check_phase(phase: PhaseConfig, key: str, names: Names) -> None:
+    _whole(phase.epochs, names.get(f"{key}.epochs", f"The {key} epochs"), 0)
+    rate_name = names.get(f"{key}.learning_rate", f"The {key} learning rate")
+    if _number(phase.learning_rate, rate_name) <= 0:
+        raise ConfigError(f"{rate_name} must be above 0 (got {phase.learning_rate}).")
+    if phase.early_stopping_patience is not None:
+        _whole(phase.early_stopping_patience,
+               names.get(f"{key}.early_stopping_patience", f"The {key} patience"), 0)
+
+
+def check_train_config(config: TrainConfig, names: Names | None = None) -> None:
+    """Refuses settings that cannot work, before the scan and the model: a batch of 0
+    images would fail only after the features were computed, a negative seed in the
+    middle of the build, a NaN learning rate after the first epoch.
+
+    Args:
+        config: the settings.
+        names: what the user calls each setting, by its path in the config
+            (``batch_size``, ``phase1.epochs``, ``split.validation_fraction``...).
+
+    Raises:
+        ConfigError: naming the setting and the allowed range.
+    """
+    names = names or {}
+    _whole(config.batch_size, names.get("batch_size", "The batch size"), 1)
+    _whole(config.seed, names.get("seed", "The seed"), 0, MAX_SEED)
+    check_split(config.split, {k.removeprefix("split."): v for k, v in names.items()
+                               if k.startswith("split.")})
+    _check_phase(config.phase1, "phase1", names)
+    _check_phase(config.phase2, "phase2", names)
+    _fraction(config.dropout, names.get("dropout", "The dropout rate"))
+    _fraction(config.label_smoothing, names.get("label_smoothing", "The label smoothing"))
+    _whole(config.augment.views, names.get("augment.views", "The number of views"), 1)
+    for what in ("rotation", "zoom", "contrast"):
+        value = getattr(config.augment, what)
+        label = names.get(f"augment.{what}", f"The {what} augmentation")
+        if _number(value, label) < 0:
+            raise ConfigError(f"{label} must be at least 0 (got {value}).")

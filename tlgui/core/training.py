@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from tlgui.core import frozen_features as ff
-from tlgui.core.config import TrainConfig
+from tlgui.core.config import TrainConfig, check_train_config
 from tlgui.core.dataset import Dataset, Problem
 from tlgui.core.device_memory import plan_batches
 from tlgui.core.devices import DeviceInfo, select_device
@@ -113,6 +113,7 @@ def run_training(
         WeightsNotFound, ConfigError, DatasetError: settings or files at fault (a
             device that is not available is a ``ConfigError``).
     """
+    check_train_config(config)  # a batch size of 0 would fail only after the features
     device = select_device(config.device)
     policy = model_precision(model.model) if model is not None \
         else resolve_precision(config.precision, device)
