@@ -34,7 +34,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     """The training settings the command-line options give, range-checked.
 
     Raises:
-        ConfigError: an option is out of range (the message names it).
+        ConfigError: an option is out of range (the message names it), or ``--weights``
+            names something that is not a regular file.
     """
     from tlgui.core.config import AugmentConfig, PhaseConfig, SplitConfig, check_train_config
 
@@ -65,6 +66,10 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         precision=args.precision,
     )
     check_train_config(config, OPTION_NAMES)
+    if config.weights not in ("imagenet", "none"):
+        from tlgui.core.weights import check_weights_file
+
+        check_weights_file(config.weights)  # a pipe or a device, said before the scan
     return config
 
 

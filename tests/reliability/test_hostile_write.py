@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -317,3 +318,34 @@ def test_train_config_ranges_name_the_setting() -> None:
                         "phase2 learning rate")):
         with pytest.raises(ConfigError, match=words):
             check_train_config(bad)
+
+
+# -- item 14: a bad --weights file is said in one line, for what it is ------------------------
+def test_weights_that_are_not_files_are_named_for_what_they_are(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pipe = tmp_path / "w.h5"
+    os.mkfifo(pipe)
+    for weights, words in ((pipe, "named pipe"), (Path("/dev/zero"), "character device"),
+                           (tmp_path, "folder"), (tmp_path / "none.h5", "does not exist")):
+        code, text = _cli(["train", str(tmp_path / "no-data"), "--weights", str(weights)],
+                          capsys)
+        assert code == 1 and words in text and "no-data" not in text, text
+        assert len(text.strip().splitlines()) == 1
+
+
+def test_a_whole_model_as_weights_is_one_line_without_warnings(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.imagegen import make_dataset
+    from tests.reliability.helpers import tiny_model_file
+
+    model = tiny_model_file(tmp_path / "m.keras", ("a", "b"))
+    data = make_dataset(tmp_path / "d", per_class=3)
+    capsys.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, text = _cli(["train", str(data), "--weights", str(model), "--image-size",
+                           "32", "--epochs", "1", "--fine-tune-epochs", "0"], capsys)
+    error = text[text.index("error:"):].strip()
+    assert code == 1 and "does not fit" in error
+    assert len(error.splitlines()) == 1 and len(error) < 400, error
+    assert not [w for w in caught if issubclass(w.category, UserWarning)]

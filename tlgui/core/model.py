@@ -8,15 +8,16 @@ training a model whose flags changed since its last compile raises ``RecompileRe
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from tlgui.core import backbone_layers, backbones
 from tlgui.core.config import AugmentConfig, PhaseConfig, TrainConfig
+from tlgui.core.entries import printable
 from tlgui.core.errors import ConfigError, RecompileRequired
 from tlgui.core.model_names import BACKBONE_NAME, HEAD_NAME, INPUT_NAME
-from tlgui.core.weights import resolve_weights
+from tlgui.core.weights import check_weights_file, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,32 @@ def make_inference_backbone_trainer(pre: list[Any], frozen: Any, post: list[Any]
             return x
 
     return InferenceBackboneTrainer()
+
+
+def _load_backbone_weights(base: Any, weights: str, backbone: str) -> None:
+    """Loads a weights file into the backbone, or says in one line why it does not fit.
+
+    A file made for another model (a whole tlgui ``.keras`` model, another backbone)
+    makes Keras warn once per layer and raise a many-line message: the warnings are
+    kept out of the console (logged, as are those of a file that loads) and the error
+    is its first line.
+
+    Raises:
+        ConfigError: the file does not fit the backbone.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            base.load_weights(weights)
+        except Exception as exc:
+            log.info("loading %s into %s failed", weights, backbone, exc_info=True)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(
+                f"The weights file {printable(weights)} does not fit {backbone}: "
+                f"{printable(first)[:200]}") from exc
+        finally:
+            for w in caught:
+                log.info("while loading %s: %s", weights, w.message)
 
 
 def _takes_training(layer: Any) -> bool:
@@ -151,9 +178,7 @@ class ClassifierModel:
         elif config.weights in ("none", "", None):
             weights = None
         else:
-            weights = str(Path(config.weights).expanduser())
-            if not Path(weights).is_file():
-                raise ConfigError(f"The weights file {weights} does not exist.")
+            weights = str(check_weights_file(config.weights))
         keras.utils.set_random_seed(config.seed)
         base = backbone_layers.constructor(spec)(
             include_top=False, weights=None, input_shape=(size, size, 3),
@@ -162,12 +187,7 @@ class ClassifierModel:
         # Some constructors look their block layout up by ``name``: rename afterwards.
         base.name = BACKBONE_NAME
         if weights:
-            try:
-                base.load_weights(weights)
-            except Exception as exc:
-                raise ConfigError(
-                    f"The weights file {weights} does not fit {spec.name}: {exc}"
-                ) from exc
+            _load_backbone_weights(base, weights, spec.name)
         base.trainable = False
 
         inputs = keras.Input((None, None, 3), dtype="uint8", name=INPUT_NAME)

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from tlgui.core.backbones import BackboneSpec
-from tlgui.core.errors import WeightsNotFound
+from tlgui.core.entries import FILE_GONE, EntryProblem, printable, regular_file
+from tlgui.core.errors import ConfigError, WeightsNotFound
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,28 @@ def find_weights(
         if candidate.is_file():
             return candidate
     return None
+
+
+def check_weights_file(path: str | Path) -> Path:
+    """A weights file the user named, checked before any work: it must be a regular
+    file (Keras would wait forever on a named pipe and read ``/dev/zero`` without end).
+
+    Returns:
+        The path, with ``~`` expanded.
+
+    Raises:
+        ConfigError: naming the file and what it is instead (missing, a folder, a named
+            pipe, a device, unreadable...).
+    """
+    p = Path(path).expanduser()
+    try:
+        regular_file(p)
+    except EntryProblem as exc:
+        if exc.reason == FILE_GONE:
+            raise ConfigError(f"The weights file {printable(p)} does not exist.") from exc
+        raise ConfigError(f"The weights file {printable(p)} cannot be used: "
+                          f"{exc.reason}.") from exc
+    return p
 
 
 def _can_reach(host: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
