@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from pathlib import Path
@@ -169,11 +170,13 @@ def _kept(result: Any) -> str:
 
 
 def _write_out(result: Any, out: Path, overwrite: bool) -> None:
-    from tlgui.core.model_file import save_keras
+    from tlgui.core.model_file import DATASET_KEY, save_keras
 
+    # The dataset is recorded so that an export of this file never lands inside it.
     written = save_keras(result.model.model, out, result.model.class_names,
                          {"image_size": result.model.image_size,
-                          "backbone": result.model.backbone_name},
+                          "backbone": result.model.backbone_name,
+                          DATASET_KEY: os.path.abspath(result.dataset.root)},
                          overwrite=overwrite)
     how = "best finished epoch" if result.cancelled else "best epoch"
     _say(f"model ({how}) written to {printable(written)}")

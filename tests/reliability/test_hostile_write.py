@@ -349,3 +349,30 @@ def test_a_whole_model_as_weights_is_one_line_without_warnings(
     assert code == 1 and "does not fit" in error
     assert len(error.splitlines()) == 1 and len(error) < 400, error
     assert not [w for w in caught if issubclass(w.category, UserWarning)]
+
+
+# -- item 17: an exported bare .keras file never lands in the dataset it was trained on ------
+def test_export_of_a_trained_keras_file_refuses_its_dataset(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], isolated_dirs: Path) -> None:
+    from tests.imagegen import make_dataset
+    from tlgui.core.model_file import read_metadata
+
+    data = make_dataset(tmp_path / "photos", classes=("red", "green"), per_class=4,
+                        size=(32, 32))
+    model = tmp_path / "m.keras"
+    code, text = _cli(["train", str(data), "--weights", "none", "--image-size", "32",
+                       "--epochs", "1", "--fine-tune-epochs", "0", "--out", str(model)],
+                      capsys)
+    assert code == 0, text
+    assert read_metadata(model)["dataset"] == str(data.resolve())
+    before = sorted(p.name for p in data.rglob("*"))
+    for out in (data / "x.keras", data / "red" / "x.keras"):
+        code, text = _cli(["export", str(model), "--out", str(out)], capsys)
+        assert code == 1 and "inside" in text, text
+    assert sorted(p.name for p in data.rglob("*")) == before
+    # The run folder's checkpoint records it too; outside the dataset the export works.
+    (checkpoint,) = (isolated_dirs / "data").rglob("model.keras")
+    assert read_metadata(checkpoint)["dataset"] == str(data.resolve())
+    code, text = _cli(["export", str(model), "--out", str(tmp_path / "e.keras")], capsys)
+    assert code == 0, text
+    assert "dataset" not in read_metadata(tmp_path / "e.keras")  # paths stay here

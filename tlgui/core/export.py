@@ -41,7 +41,7 @@ from tlgui.core.export_files import (  # noqa: F401 - output_paths etc. are impo
     staged,
     staged_dir,
 )
-from tlgui.core.model_file import save_keras
+from tlgui.core.model_file import dataset_of, save_keras
 from tlgui.core.precision import float32_copy
 from tlgui.core.runs import MODEL_FILE, run_dataset
 
@@ -80,10 +80,11 @@ def export_run(run: Path, fmt: str, out: Path, report: Report = ignore,
 
     run = Path(run).expanduser()
     source = run / MODEL_FILE if run.is_dir() else run
-    # Nor inside the dataset the run was trained on.
-    trained_on = run_dataset(run) if run.is_dir() else None
-    check_export_target(fmt, Path(out), overwrite=overwrite, model=source,
-                        inputs=[trained_on] if trained_on else [])
+    # Nor inside the dataset the model was trained on: a run folder's status names it,
+    # and so does the metadata of a model file tlgui trained (a bare .keras file).
+    datasets = [d for d in (run_dataset(run) if run.is_dir() else None, dataset_of(source))
+                if d is not None]
+    check_export_target(fmt, Path(out), overwrite=overwrite, model=source, inputs=datasets)
     loaded = load_classifier(run)
     return export_model(loaded.model, loaded.class_names, loaded.image_size, fmt, out,
                         report, cancel, extra=loaded.meta, overwrite=overwrite,

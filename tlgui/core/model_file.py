@@ -44,6 +44,9 @@ MAX_MODEL_BYTES = 16 << 30
 # Weights barely compress; a member inflating more than this is a zip bomb.
 MAX_RATIO = 100
 MAX_MEMBERS = 10_000
+# The metadata key holding the dataset folder a model was trained on (absolute, exact):
+# an export of the file is never written into it. Exports leave it out.
+DATASET_KEY = "dataset"
 
 
 def save_keras(model: Any, path: str | Path, class_names: tuple[str, ...] | list[str],
@@ -54,7 +57,8 @@ def save_keras(model: Any, path: str | Path, class_names: tuple[str, ...] | list
         model: the Keras model.
         path: destination; must end in ``.keras``.
         class_names: output order of the classifier.
-        extra: more metadata (image size, backbone) stored beside the class names.
+        extra: more metadata (image size, backbone, ``DATASET_KEY``: the dataset
+            trained on) stored beside the class names.
         overwrite: replace an existing file (a run's checkpoint, saved again at each
             better epoch); when False an existing file raises ``DestinationExists``.
 
@@ -66,11 +70,17 @@ def save_keras(model: Any, path: str | Path, class_names: tuple[str, ...] | list
         raise ModelFileError(f"{printable(path.name)}: a Keras model file must end in .keras")
     meta = {"format": "tlgui-classifier", "version": FORMAT_VERSION,
             "class_names": list(class_names), **(extra or {})}
+    text = json.dumps(meta, ensure_ascii=False, indent=2)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A path with bytes that are not UTF-8: JSON escapes keep it exact.
+        text = json.dumps(meta, ensure_ascii=True, indent=2)
     model = float32_copy(model)  # files always hold float32 layers, whatever trained them
     with atomic_path(path, replace=overwrite) as tmp:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(META_MEMBER, json.dumps(meta, ensure_ascii=False, indent=2))
+            zf.writestr(META_MEMBER, text)
     return path
 
 
@@ -129,6 +139,21 @@ def _read_member(zf: zipfile.ZipFile, name: str, limit: int, path: Path) -> byte
     if len(data) > limit:
         raise _refuse(path, f"holds a {name} larger than {limit // 1024} KiB")
     return data
+
+
+def trained_on(meta: dict[str, Any]) -> Path | None:
+    """The dataset folder a model's metadata names (None when it names none)."""
+    root = meta.get(DATASET_KEY)
+    return Path(root) if isinstance(root, str) and root else None
+
+
+def dataset_of(path: str | Path) -> Path | None:
+    """The dataset a ``.keras`` file says it was trained on; None when it says nothing
+    or cannot be read (loading it then says why)."""
+    try:
+        return trained_on(read_metadata(path))
+    except (ModelFileError, OSError):
+        return None
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from tlgui.core.events import (
     ignore,
 )
 from tlgui.core.model import ClassifierModel
-from tlgui.core.model_file import save_keras
+from tlgui.core.model_file import DATASET_KEY, save_keras
 from tlgui.core.phase_fit import PhaseFitter
 from tlgui.core.phase_monitor import PhaseMonitor
 from tlgui.core.pixel_cache import PixelCache, fill_cache, load_pixels
@@ -171,7 +172,8 @@ def _run_training(
             try:
                 save_keras(cm.model, run.model_path, cm.class_names,
                            {"image_size": cm.image_size, "backbone": cm.backbone_name,
-                            "epoch": epoch}, overwrite=True)
+                            "epoch": epoch, DATASET_KEY: os.path.abspath(dataset.root)},
+                           overwrite=True)
                 run.write_history(history)
             except OSError as exc:
                 raise TlguiError(
