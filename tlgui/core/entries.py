@@ -24,6 +24,7 @@ from typing import BinaryIO
 PATH_MAX = 4096
 LINKED_FOLDER = "link to a folder, not followed"
 FILE_GONE = "file no longer exists"
+LINK_NOT_FOLLOWED = "symbolic link, not followed"
 
 
 class EntryProblem(Exception):
@@ -115,22 +116,32 @@ def regular_file(path: Path) -> os.stat_result:
     return st
 
 
-def open_regular(path: Path) -> BinaryIO:
+def open_regular(path: Path, follow_links: bool = True) -> BinaryIO:
     """Opens a regular file for reading; never blocks on a pipe or a device.
 
     The file is opened non-blocking (a named pipe then opens at once instead of waiting
     for a writer) and the opened descriptor is checked, so a file replaced by a pipe
     after it was looked at is refused too.
 
+    Args:
+        path: the file.
+        follow_links: False refuses a symbolic link itself (for tlgui's own files, which
+            are never links, so a planted one cannot point the read elsewhere).
+
     Raises:
         EntryProblem: not a regular file, or it cannot be opened.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) \
         | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        raise EntryProblem(stat_reason(exc, path, link=os.path.islink(path))) from exc
+        link = os.path.islink(path)
+        if link and not follow_links:
+            raise EntryProblem(LINK_NOT_FOLLOWED) from exc
+        raise EntryProblem(stat_reason(exc, path, link=link)) from exc
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
