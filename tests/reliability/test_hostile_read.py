@@ -1,0 +1,151 @@
+"""Reading what tlgui did not write itself, as a hostile tester planted it.
+
+The pixel cache, a model's metadata, the run folders and the names printed on the
+terminal: an odd entry is dropped or listed with its reason, nothing hangs or raises,
+and nothing printed can drive the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.imagegen import make_dataset
+from tlgui.core.dataset import Sample, scan
+from tlgui.core.entries import control_character, printable, printable_lines
+from tlgui.core.pixel_cache import PixelCache
+
+pytestmark = pytest.mark.timeout(60, method="signal")
+
+ESCAPES = "\x1b[31mRED\x1b]0;pwned\x07"
+
+
+# -- 1: anything planted in the pixel cache is a bad entry, never read blindly -------------
+
+@pytest.fixture
+def cached(tmp_path: Path) -> tuple[PixelCache, Sample, Path, np.ndarray]:
+    """A cache holding one image at 32 px: (cache, sample, its entry, its pixels)."""
+    ds = scan(make_dataset(tmp_path / "d", per_class=2, size=(40, 40)))
+    sample = ds.train[0]
+    cache = PixelCache(tmp_path / "cache")
+    pixels = cache.get(sample, 32)
+    entry = cache._entry(cache.key(sample, 32), 32)
+    assert entry.is_file()
+    return cache, sample, entry, pixels
+
+
+def _plant_other_entry(cache: PixelCache, tmp_path: Path) -> Path:
+    """A valid entry of another image, outside the cache."""
+    other = PixelCache(tmp_path / "elsewhere")
+    sample = Sample(tmp_path / "x.png", 0, 1, 1)
+    other.write(sample, 32, np.full((32, 32, 3), 7, np.uint8))
+    return other._entry(other.key(sample, 32), 32)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "empty folder", "folder", "link to entry",
+                                  "link to /dev/zero", "oversized", "short",
+                                  "trailing bytes"])
+def test_planted_cache_entry_is_dropped_and_redecoded(
+        cached: tuple[PixelCache, Sample, Path, np.ndarray], tmp_path: Path,
+        kind: str) -> None:
+    cache, sample, entry, pixels = cached
+    body = entry.read_bytes()
+    entry.unlink()
+    if kind == "fifo":
+        os.mkfifo(entry)
+    elif kind == "empty folder":
+        entry.mkdir()
+    elif kind == "folder":
+        entry.mkdir()
+        (entry / "x").write_bytes(b"x")
+    elif kind == "link to entry":
+        entry.symlink_to(_plant_other_entry(cache, tmp_path))
+    elif kind == "link to /dev/zero":
+        entry.symlink_to("/dev/zero")
+    elif kind == "oversized":
+        # A valid header, then far more bytes than any entry: read no further than needed.
+        with open(entry, "wb") as fh:
+            fh.write(body[:16])
+            fh.truncate(2**30)  # sparse: costs no disk
+    elif kind == "short":
+        entry.write_bytes(body[:10])
+    elif kind == "trailing bytes":
+        entry.write_bytes(body + b"\0")
+
+    fresh = PixelCache(cache.root)
+    regular = kind in ("oversized", "short", "trailing bytes")
+    assert fresh.contains(sample, 32) == regular  # only a regular file counts as cached
+    again = fresh.get(sample, 32)  # must not block on the pipe or read 1 GiB
+    assert np.array_equal(again, pixels)
+    assert fresh.stats.corrupt == 1 and fresh.stats.decoded == 1
+    if kind != "folder":  # a folder with files in it is left where it is
+        assert entry.is_file() and not entry.is_symlink()
+        assert fresh.read(sample, 32) is not None
+    assert os.path.lexists(_plant_other_entry(cache, tmp_path))  # a link target stays
+
+
+def test_entry_of_another_shape_is_not_returned(
+        cached: tuple[PixelCache, Sample, Path, np.ndarray]) -> None:
+    cache, sample, _, _ = cached
+    cache.write(sample, 32, np.zeros((16, 16, 3), np.uint8))  # a valid entry, wrong shape
+    assert cache.read(sample, 32) is None and cache.stats.corrupt == 1
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_carry_over_skips_planted_entries(
+        cached: tuple[PixelCache, Sample, Path, np.ndarray], tmp_path: Path,
+        kind: str) -> None:
+    cache, sample, entry, _ = cached
+    entry.unlink()
+    if kind == "fifo":
+        os.mkfifo(entry)
+    else:
+        entry.symlink_to(_plant_other_entry(cache, tmp_path))
+    (cache.root / "²").mkdir()  # a digit to str.isdigit, not to int()
+    (cache.root / ("9" * 200)).mkdir()
+    moved = Sample(tmp_path / "moved.jpg", 0, sample.size, sample.mtime_ns)
+    assert cache.carry_over(sample, moved) == 0
+    assert not cache.contains(moved, 32)
+
+
+def test_carry_over_copies_a_checked_entry(
+        cached: tuple[PixelCache, Sample, Path, np.ndarray], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cache, sample, _, pixels = cached
+
+    def no_links(src: object, dst: object) -> None:
+        raise OSError("links not supported here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    moved = Sample(tmp_path / "moved.jpg", 0, sample.size, sample.mtime_ns)
+    assert cache.carry_over(sample, moved) == 1
+    assert np.array_equal(cache.read(moved, 32), pixels)
+
+
+# -- 5: printable escapes what drives a terminal, and stays readable -----------------------
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    ("cat.jpg", "cat.jpg"),
+    ("été 👨\u200d👩\u200d👧.jpg", "été 👨\u200d👩\u200d👧.jpg"),
+    (ESCAPES, "\\x1b[31mRED\\x1b]0;pwned\\x07"),
+    ("a\x9bb\x7f", "a\\x9bb\\x7f"),  # C1 CSI and DEL
+    ("line\nbreak\rtab\t", "line\\x0abreak\\x0dtab\\x09"),
+    ("x\ud800y", "x\\ud800y"),  # a lone surrogate that os.fsencode cannot encode
+    (os.fsdecode(b"bad\xff.jpg"), "bad\\xff.jpg"),
+    ("gpj.\u202eexe", "gpj.\\u202eexe"),  # a bidi override
+    ("C:\\dir", "C:\\dir"),
+])
+def test_printable_escapes_controls(raw: str, shown: str) -> None:
+    assert printable(raw) == shown
+    assert printable(shown) == shown  # escaping twice changes nothing
+    printable(raw).encode("utf-8")  # never raises
+    assert (control_character(raw) is None) == (raw == shown)
+
+
+def test_printable_lines_keeps_line_breaks() -> None:
+    assert printable_lines(f"first {ESCAPES}\nsecond") == \
+        "first \\x1b[31mRED\\x1b]0;pwned\\x07\nsecond"
