@@ -15,9 +15,15 @@ import numpy as np
 import pytest
 
 from tests.imagegen import make_dataset
+from tests.runfolders import make_run
+from tlgui.cli import main
+from tlgui.core.config import TrainConfig
 from tlgui.core.dataset import Sample, scan
 from tlgui.core.entries import control_character, printable, printable_lines
+from tlgui.core.json_bounds import MAX_DEPTH
 from tlgui.core.pixel_cache import PixelCache
+from tlgui.core.run_catalog import NOTES_FILE, read_record
+from tlgui.core.runs import read_json
 
 pytestmark = pytest.mark.timeout(60, method="signal")
 
@@ -149,3 +155,97 @@ def test_printable_escapes_controls(raw: str, shown: str) -> None:
 def test_printable_lines_keeps_line_breaks() -> None:
     assert printable_lines(f"first {ESCAPES}\nsecond") == \
         "first \\x1b[31mRED\\x1b]0;pwned\\x07\nsecond"
+
+
+# -- 12, 18 and 5: run folders read back, damaged or planted ------------------------------
+
+@pytest.fixture
+def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TLGUI_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data" / "runs"
+
+
+def _edit_json(path: Path, change: dict[str, object]) -> None:
+    data = json.loads(path.read_text("utf-8"))
+    data.update(change)
+    path.write_text(json.dumps(data), "utf-8")
+
+
+@pytest.mark.parametrize("name", ["config.json", "status.json", "history.json",
+                                  "classes.json", "evaluation.json"])
+def test_deeply_nested_run_file_is_a_reason(runs_root: Path, tmp_path: Path, name: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    a = make_run(runs_root, "20261130-100000-d", tmp_path / "d", recalls=(1.0, 0.8, 0.6))
+    make_run(runs_root, "20261130-110000-d", tmp_path / "d")
+    (a / name).write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert "20261130-100000-d" in out and "20261130-110000-d" in out
+    assert main(["runs", "show", a.name]) == 0
+    assert main(["runs", "compare", a.name, "20261130-110000-d"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_nesting_that_parses_is_still_refused(tmp_path: Path) -> None:
+    deep: object = 1
+    for _ in range(MAX_DEPTH + 5):
+        deep = {"k": deep}
+    (tmp_path / "config.json").write_text(json.dumps(deep), "utf-8")
+    with pytest.raises(ValueError, match="nested more than"):
+        read_json(tmp_path / "config.json")
+
+
+def test_wrong_typed_status_fields_are_unknown(runs_root: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    run = make_run(runs_root, "20261130-100000-d", tmp_path / "d",
+                   config=TrainConfig(weights="none", image_size=32, backbone="MobileNetV2"))
+    _edit_json(run / "status.json", {"state": {"a": 1}, "backbone": ["x"],
+                                     "started": {"b": 2}, "error": ["e"]})
+    (run / NOTES_FILE).write_text(json.dumps({"name": {"n": 1}, "note": [1]}), "utf-8")
+    r = read_record(run)
+    assert r.state == "unknown" and "state tlgui does not know" in r.reason
+    assert r.backbone == "MobileNetV2"  # config.json's, status.json's is not a name
+    assert r.label == "" and r.note == "" and r.image_size == 32
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert "{" not in out and "[" not in out
+
+
+def test_unreadable_config_shows_no_image_size(runs_root: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    run = make_run(runs_root, "20261130-100000-d", tmp_path / "d",
+                   config=TrainConfig(weights="none", image_size=None))
+    (run / "config.json").unlink()
+    (run / "config.json").mkdir()
+    r = read_record(run)
+    assert r.image_size is None and "config.json is not readable" in r.reason
+    assert main(["runs"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[4] == "?"  # SIZE, not MobileNetV2's default 160
+
+
+def test_runs_output_escapes_planted_names(runs_root: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    evil = ESCAPES
+    a = make_run(runs_root, "20261130-100000-d", tmp_path / f"d{evil}",
+                 classes=("blue", f"green{evil}", "red"), recalls=(1.0, 0.8, 0.6))
+    b = make_run(runs_root, "20261130-110000-d", tmp_path / "d")
+    (a / NOTES_FILE).write_text(json.dumps({"name": f"n{evil}", "note": f"a{evil}\nb\x9b"}),
+                                "utf-8")
+    _edit_json(a / "config.json", {f"key{evil}": f"value{evil}"})
+    _edit_json(a / "status.json", {"state": "failed", "error": f"boom{evil}"})
+    for argv in (["runs"], ["runs", "show", a.name], ["runs", "compare", a.name, b.name]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out, argv
+        assert "\\x1b[31mRED" in out, argv
+
+
+def test_scan_output_escapes_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = make_dataset(tmp_path / "d", per_class=3, size=(32, 32))
+    (data / "red" / f"x{ESCAPES}.jpg").write_bytes(b"not an image")
+    (data / f"cls{ESCAPES}").mkdir()
+    assert main(["scan", str(data)]) == 0
+    captured = capsys.readouterr()
+    assert "\x1b" not in captured.out + captured.err
+    assert "\\x1b[31mRED" in captured.out
