@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tlgui.backend_import import import_keras_quietly
+from tlgui.backend_import import import_keras_quietly, quiet_native_logs
 from tlgui.core.config import TrainConfig
 from tlgui.core.entries import printable, printable_lines
 from tlgui.core.events import (
@@ -322,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_native_logs()  # read by TensorFlow when it loads: before anything imports it
     _printable_streams()
     log_file = setup_logging(verbose=args.verbose)
     if args.self_test:

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.imagegen import make_dataset
+from tests.reliability.helpers import tiny_model_file
 from tests.runfolders import make_run
+from tlgui.backend_import import NATIVE_LOG_LEVEL, quiet_native_logs
 from tlgui.cli import main
 from tlgui.core.config import TrainConfig
 from tlgui.core.dataset import Sample, scan
@@ -249,3 +254,32 @@ def test_scan_output_escapes_names(tmp_path: Path, capsys: pytest.CaptureFixture
     captured = capsys.readouterr()
     assert "\x1b" not in captured.out + captured.err
     assert "\\x1b[31mRED" in captured.out
+
+
+# -- 19: TensorFlow's C++ log lines stay off the terminal ---------------------------------
+
+@pytest.mark.timeout(240, method="signal")
+def test_predict_prints_no_native_log_lines(tmp_path: Path) -> None:
+    model = tiny_model_file(tmp_path / "m.keras")
+    images = make_dataset(tmp_path / "d", classes=("red",), per_class=2, size=(32, 32))
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]),
+                                         env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, "-m", "tlgui", "predict", str(model),
+                           str(images)], capture_output=True, text=True, timeout=200,
+                          env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "img_000.jpg" in proc.stdout
+    # absl's format: a severity letter, four digits, a time, a thread, file:line].
+    native = [line for line in proc.stderr.splitlines()
+              if re.match(r"[IWEF]\d{4} \d\d:\d\d:\d\d", line)]
+    assert not native, proc.stderr
+
+
+def test_a_users_native_log_level_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    quiet_native_logs()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    quiet_native_logs()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == NATIVE_LOG_LEVEL
