@@ -186,7 +186,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         result = audit_dataset(ds, config, reporter, cancel, folds=args.folds,
                                image_size=args.image_size)
     for line in summary_lines(result, args.top):
-        print(line)
+        print(printable(line))  # paths and class names read from the dataset
     if args.csv:
         written = write_audit_csv(result, args.csv, overwrite=args.overwrite)
         print(f"CSV written to {printable(written)}")
