@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tlgui.backend_import import import_keras_quietly
+from tlgui.backend_import import import_keras_quietly, quiet_native_logs
 from tlgui.core.config import SplitConfig, TrainConfig, check_split
-from tlgui.core.entries import printable
+from tlgui.core.entries import printable, printable_lines
 from tlgui.core.errors import ConfigError
 from tlgui.core.events import (
     BatchProgress,
@@ -44,6 +44,7 @@ class ConsoleReporter:
         self.open_line = False
 
     def _line(self, text: str) -> None:
+        text = printable_lines(text)  # messages may quote names read from the disk
         if self.open_line:
             self.stream.write("\n")
             self.open_line = False
@@ -51,6 +52,7 @@ class ConsoleReporter:
         self.stream.flush()
 
     def _progress(self, text: str, done: bool = False) -> None:
+        text = printable(text)
         if self.tty:
             self.stream.write("\r" + text[:120].ljust(120))
             self.open_line = not done
@@ -112,10 +114,12 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     ds = scan(args.data, _split(args), report=ConsoleReporter())
     print(f"{printable(ds.root)}  ({ds.layout.replace('_', ' ')})")
     train, val, test = ds.counts("train"), ds.counts("validation"), ds.counts("test")
-    width = max(len(c) for c in ds.class_names)
+    # Class names are folder names: shown escaped, like every name read from the disk.
+    shown = {c: printable(c) for c in ds.class_names}
+    width = max(len(s) for s in shown.values())
     print(f"{'class':<{width}}  train  validation  test")
     for c in ds.class_names:
-        print(f"{c:<{width}}  {train[c]:5d}  {val[c]:10d}  {test[c]:4d}")
+        print(f"{shown[c]:<{width}}  {train[c]:5d}  {val[c]:10d}  {test[c]:4d}")
     print(f"{'total':<{width}}  {sum(train.values()):5d}  {sum(val.values()):10d}  "
           f"{sum(test.values()):4d}")
     for w in ds.warnings:
@@ -123,7 +127,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if ds.problems:
         print(f"{len(ds.problems)} file(s) skipped:")
         for p in ds.problems:
-            print(f"  {printable(p.path)}: {p.reason}")
+            print(f"  {printable(p.path)}: {printable(p.reason)}")
     return 0
 
 
@@ -190,7 +194,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         result = audit_dataset(ds, config, reporter, cancel, folds=args.folds,
                                image_size=args.image_size)
     for line in summary_lines(result, args.top):
-        print(line)
+        print(printable(line))  # paths and class names read from the dataset
     if args.csv:
         written = write_audit_csv(result, args.csv, overwrite=args.overwrite)
         print(f"CSV written to {printable(written)}")
@@ -326,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_native_logs()  # read by TensorFlow when it loads: before anything imports it
     _printable_streams()
     log_file = setup_logging(verbose=args.verbose)
     if args.self_test:
@@ -352,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 import_keras_quietly()
             return int(func(args))
         except TlguiError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {printable_lines(str(exc))}", file=sys.stderr)
             log.info("failed: %s", exc, exc_info=True)
             return 1
         except KeyboardInterrupt:

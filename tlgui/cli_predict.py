@@ -90,7 +90,8 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
             if r.error:
                 _say(f"{printable(r.path)}\terror: {printable(r.error)}")
             else:
-                _say(f"{printable(r.path)}\t" + "\t".join(f"{c} {p:.3f}" for c, p in r.top))
+                tops = "\t".join(f"{printable(c)} {p:.3f}" for c, p in r.top)
+                _say(f"{printable(r.path)}\t{tops}")
     _say(f"{len(rows) - failed} image(s) classified, {failed} unreadable.")
     if args.sort_into:
         with ctrl_c_cancels(cancel, "the sorting"):

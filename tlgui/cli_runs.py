@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from tlgui.core.entries import printable
 from tlgui.core.run_catalog import RunRecord, format_duration, list_run_records, resolve_run
 from tlgui.core.run_compare import (
     Comparison,
@@ -22,9 +23,21 @@ def _pct(x: float | None) -> str:
     return "–" if x is None or math.isnan(x) else f"{x:.1%}"
 
 
+def _show(lines: Sequence[str]) -> None:
+    """Prints lines; everything in them was read from run folders (names, labels, notes,
+    settings), so each is escaped: no planted escape sequence reaches the terminal."""
+    print("\n".join(printable(line) for line in lines))
+
+
+def _cells(rows: Sequence[Sequence[object]]) -> list[list[str]]:
+    """Table cells as escaped text (escaped before the column widths are measured)."""
+    return [[printable(str(c)) for c in row] for row in rows]
+
+
 def _table(rows: Sequence[Sequence[str]], indent: str = "", right: bool = True) -> list[str]:
     """Columns two spaces apart: the first left-aligned, the others right-aligned
     (figures) or left-aligned (``right=False``)."""
+    rows = _cells(rows)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [indent + "  ".join(c.rjust(w) if i and right else c.ljust(w)
                                for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
@@ -60,10 +73,11 @@ def cmd_list(args: argparse.Namespace) -> int:
                      str(r.image_size or "?"), _pct(r.phase_accuracy.get(1)),
                      _pct(r.phase_accuracy.get(2)), str(r.epochs), format_duration(r.duration_s),
                      str(r.dataset or "?")))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(c.rjust(w) if 4 <= i <= 8 else c.ljust(w)
-                        for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+    cells = _cells(rows)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    _show(["  ".join(c.rjust(w) if 4 <= i <= 8 else c.ljust(w)
+                     for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+           for row in cells])
     return 0
 
 
@@ -71,8 +85,9 @@ def _record_lines(r: RunRecord) -> list[str]:
     lines = [f"Run       {r.path.name}" + (f'  "{r.label}"' if r.label else ""),
              f"Folder    {r.path}"]
     if r.note:
-        lines += [f"Note      {line}" for line in r.note.splitlines()[:1]]
-        lines += [f"          {line}" for line in r.note.splitlines()[1:]]
+        # Split on line feeds only: other breaks are escaped where they stand.
+        lines += [f"Note      {line}" for line in r.note.split("\n")[:1]]
+        lines += [f"          {line}" for line in r.note.split("\n")[1:]]
     lines += [f"State     {r.state}" + (f" ({r.reason})" if r.reason else ""),
               f"Dataset   {r.dataset or '?'}",
               f"Started   {r.started or '?'}; took {format_duration(r.duration_s)}",
@@ -100,7 +115,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         lines.append("  no epoch finished")
     lines += ["", *_evaluation_lines(d), "", "Files"]
     lines += _table([(name, _size(size) if size else "folder") for name, size in d.files], "  ")
-    print("\n".join(lines))
+    _show(lines)
     return 0
 
 
@@ -128,7 +143,7 @@ def _size(n: int) -> str:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Prints runs side by side: accuracy per phase and class, differing settings."""
     c = compare_runs([resolve_run(ref) for ref in (args.first, *args.others)])
-    print("\n".join(comparison_lines(c)))
+    _show(comparison_lines(c))
     return 0
 
 

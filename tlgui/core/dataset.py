@@ -28,6 +28,7 @@ from tlgui.core.dataset_checks import (  # noqa: F401 - the limits are imported 
 from tlgui.core.entries import (
     LINKED_FOLDER,
     EntryProblem,
+    control_character,
     folder_kind,
     kind_of,
     printable,
@@ -161,7 +162,7 @@ def _list_folder(folder: Path) -> _Listing:
         if real_dir and undecodable(entry.name):
             out.problems.append(Problem(path, "folder name is not valid UTF-8 text, so it "
                                               "cannot name a class; rename the folder"))
-        elif real_dir and any(ord(c) < 32 or c == "\x7f" for c in entry.name):
+        elif real_dir and control_character(entry.name):
             # A class name goes into labels.txt, CSV files and the model: one per line.
             out.problems.append(Problem(path, "folder name holds a line break or another "
                                               "control character, so it cannot name a "

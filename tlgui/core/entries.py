@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +25,7 @@ from typing import BinaryIO
 PATH_MAX = 4096
 LINKED_FOLDER = "link to a folder, not followed"
 FILE_GONE = "file no longer exists"
+LINK_NOT_FOLLOWED = "symbolic link, not followed"
 
 
 class EntryProblem(Exception):
@@ -56,18 +58,54 @@ def not_regular(mode: int) -> str:
     return f"not a regular file ({kind_of(mode)})"
 
 
-def printable(path: str | Path) -> str:
-    """``path`` as text that can always be printed or written as UTF-8.
+# Characters that move or restyle a terminal's text, or reorder it, without being seen:
+# C0 and C1 controls and DEL (category Cc), the line and paragraph separators, and the
+# bidirectional embeddings, overrides and isolates (a name can otherwise look like
+# another). Surrogates (Cs) cannot be written as UTF-8 at all.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                           "\u2066\u2067\u2068\u2069")
 
-    Bytes of a name that are not valid UTF-8 (kept by Python as lone surrogates) are
-    shown as ``\\xNN`` escapes; every other character is unchanged.
+
+def _escape(char: str) -> str:
+    """One character as it is shown: itself, or a ``\\xNN``/``\\uNNNN`` escape."""
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        # A byte that is not valid UTF-8, kept by os.fsdecode as a lone surrogate: show
+        # the byte itself, as the name holds it.
+        return f"\\x{code - 0xDC00:02x}"
+    if char in _BIDI_CONTROLS or unicodedata.category(char) in _HIDDEN_CATEGORIES:
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return char
+
+
+def printable(path: str | Path) -> str:
+    """``path`` (or any text read from outside) as text safe to print or write as UTF-8.
+
+    Control characters (an escape sequence would drive the terminal), line breaks, bidi
+    overrides and bytes that are not valid UTF-8 are shown as ``\\xNN`` (or ``\\uNNNN``)
+    escapes; every other character is unchanged, so the result still reads as the name.
+    Escaping again changes nothing.
     """
     text = str(path)
-    try:
-        text.encode("utf-8")
+    if text.isprintable():  # the common case, and every escaped result
         return text
-    except UnicodeEncodeError:
-        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return "".join(_escape(c) for c in text)
+
+
+def printable_lines(text: str) -> str:
+    """``text`` with each of its lines made ``printable``: a message of several lines
+    keeps its line breaks, and nothing else in it can drive a terminal."""
+    return "\n".join(printable(line) for line in str(text).split("\n"))
+
+
+def control_character(text: str) -> str | None:
+    """The first character of ``text`` that ``printable`` would escape, or None.
+
+    A name holding one cannot be written unchanged to a one-line-per-entry file, a CSV
+    cell or a terminal, so names that must travel as they are (class names) refuse it.
+    """
+    return next((c for c in text if _escape(c) != c), None)
 
 
 def undecodable(name: str | Path) -> bool:
@@ -115,22 +153,32 @@ def regular_file(path: Path) -> os.stat_result:
     return st
 
 
-def open_regular(path: Path) -> BinaryIO:
+def open_regular(path: Path, follow_links: bool = True) -> BinaryIO:
     """Opens a regular file for reading; never blocks on a pipe or a device.
 
     The file is opened non-blocking (a named pipe then opens at once instead of waiting
     for a writer) and the opened descriptor is checked, so a file replaced by a pipe
     after it was looked at is refused too.
 
+    Args:
+        path: the file.
+        follow_links: False refuses a symbolic link itself (for tlgui's own files, which
+            are never links, so a planted one cannot point the read elsewhere).
+
     Raises:
         EntryProblem: not a regular file, or it cannot be opened.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) \
         | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        raise EntryProblem(stat_reason(exc, path, link=os.path.islink(path))) from exc
+        link = os.path.islink(path)
+        if link and not follow_links:
+            raise EntryProblem(LINK_NOT_FOLLOWED) from exc
+        raise EntryProblem(stat_reason(exc, path, link=link)) from exc
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

@@ -14,8 +14,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tlgui.core.entries import printable
+from tlgui.core.entries import control_character, printable
 from tlgui.core.errors import ModelFileError
+from tlgui.core.json_bounds import json_depth
 
 MAX_META_BYTES = 1 << 20
 MAX_DEPTH = 20
@@ -27,22 +28,6 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 2048
 def _refuse(path: Path, what: str) -> ModelFileError:
     return ModelFileError(f"{printable(path.name)} has unusable tlgui metadata (the "
                           f"tlgui.json inside it): {what}. It was not loaded.")
-
-
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of JSON data, stopping as soon as ``limit`` is passed."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
 
 
 def parse_metadata(raw: bytes, path: Path) -> dict[str, Any]:
@@ -62,7 +47,7 @@ def parse_metadata(raw: bytes, path: Path) -> dict[str, Any]:
         raise _refuse(path, f"it is not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise _refuse(path, "it is not a JSON object")
-    if _depth(data, MAX_DEPTH) > MAX_DEPTH:
+    if json_depth(data, MAX_DEPTH) > MAX_DEPTH:
         raise _refuse(path, f"it is nested more than {MAX_DEPTH} levels deep")
     validate_metadata(data, path)
     return data
@@ -78,26 +63,37 @@ def validate_metadata(meta: dict[str, Any], path: Path) -> None:
             raise _refuse(path, f"it lists {len(names):,} class names (at most "
                                 f"{MAX_CLASSES:,})")
         for name in names:
-            if not isinstance(name, str) or not name.strip():
-                raise _refuse(path, f"the class name {name!r} is not a non-empty text")
-            if len(name) > MAX_CLASS_NAME or any(c in name for c in "\n\r\0"):
-                raise _refuse(path, f"the class name {name[:40]!r}... is longer than "
-                                    f"{MAX_CLASS_NAME} characters or holds a line break"
-                              if len(name) > MAX_CLASS_NAME else
-                              f"the class name {name!r} holds a line break")
+            _check_class_name(name, path)
         if len(set(names)) != len(names):
             raise _refuse(path, "a class name appears twice")
     if "image_size" in meta:
         checked_image_size(meta["image_size"], path)
     for key in ("backbone", "format", "input"):
         value = meta.get(key)
-        if value is not None and (not isinstance(value, str) or len(value) > 200):
-            raise _refuse(path, f"{key} is not a short text")
+        if value is not None and (not isinstance(value, str) or len(value) > 200
+                                  or control_character(value) is not None):
+            raise _refuse(path, f"{key} is not a short text on one line")
     for key in ("version", "epoch"):
         value = meta.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or not 0 <= value <= 1_000_000):
             raise _refuse(path, f"{key} is not a whole number in range")
+
+
+def _check_class_name(name: Any, path: Path) -> None:
+    """Refuses a class name that could not be printed, written to a CSV file or used as
+    a folder name unchanged: a line break, an escape, a lone surrogate (which no UTF-8
+    file or terminal can take), a bidi override (the same rule as for class folders)."""
+    if not isinstance(name, str) or not name.strip():
+        shown = printable(repr(name)[:60])
+        raise _refuse(path, f"the class name {shown} is not a non-empty text")
+    if len(name) > MAX_CLASS_NAME:
+        raise _refuse(path, f"the class name '{printable(name[:40])}...' is longer than "
+                            f"{MAX_CLASS_NAME} characters")
+    bad = control_character(name)
+    if bad is not None:
+        raise _refuse(path, f"the class name '{printable(name[:60])}' holds a line break, "
+                            f"another control character or an invalid one ({printable(bad)})")
 
 
 def checked_image_size(size: Any, path: Path) -> int:
@@ -108,8 +104,13 @@ def checked_image_size(size: Any, path: Path) -> int:
     """
     if isinstance(size, float) and math.isfinite(size) and size.is_integer():
         size = int(size)
-    if isinstance(size, bool) or not isinstance(size, int) \
-            or not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+    if isinstance(size, bool) or not isinstance(size, int):
+        # "32" (text) or 32.5: saying "32 pixels wide is out of range" would mislead.
+        raise ModelFileError(
+            f"{printable(Path(path).name)} gives its image size as "
+            f"{printable(repr(size)[:40])}, which is not a whole number of pixels. It was "
+            "not loaded.")
+    if not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
         raise ModelFileError(
             f"{printable(Path(path).name)} says its images are {str(size)[:40]} pixels "
             f"wide; tlgui accepts {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}. It was not loaded.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import struct
 import threading
 import zlib
@@ -22,6 +23,7 @@ import numpy as np
 
 from tlgui.core.atomic import atomic_write_bytes
 from tlgui.core.dataset import Sample
+from tlgui.core.entries import EntryProblem, open_regular, printable
 from tlgui.core.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 _MAGIC = b"TLGC1\0"
 _HEADER = struct.Struct("<6sHHHI")  # magic, height, width, channels, crc32
 RESIZE_VERSION = "bilinear-aa-1"
+# Entries hold RGB images (imageio.decode_rgb); any other shape is not an entry.
+CHANNELS = 3
 
 
 @dataclass
@@ -64,8 +68,10 @@ class PixelStore:
         return self.root / str(size) / key[:2] / f"{key}.bin"
 
     def contains(self, sample: Sample, size: int) -> bool:
-        """Whether an entry exists (its checksum is verified only when it is read)."""
-        return self.enabled and self._entry(self.key(sample, size), size).is_file()
+        """Whether a regular-file entry exists (its checksum is verified only when it is
+        read; anything else at its place is dropped by the read)."""
+        return self.enabled and _regular_size(self._entry(self.key(sample, size), size)) \
+            is not None
 
     def read(self, sample: Sample, size: int) -> np.ndarray | None:
         """The cached pixels, or None when absent or corrupt (a corrupt entry is removed)."""
@@ -73,23 +79,19 @@ class PixelStore:
             return None
         path = self._entry(self.key(sample, size), size)
         try:
-            data = path.read_bytes()
-        except OSError:
+            body = read_entry(path, size)
+        except FileNotFoundError:
             return None
-        try:
-            magic, h, w, c, crc = _HEADER.unpack_from(data)
-            body = data[_HEADER.size:]
-            if magic != _MAGIC or len(body) != h * w * c or zlib.crc32(body) != crc:
-                raise ValueError("bad entry")
-        except (struct.error, ValueError):
-            log.warning("corrupt cache entry %s removed", path)
+        except (EntryProblem, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, EntryProblem) else str(exc)
+            log.warning("corrupt cache entry %s removed: %s", printable(path), reason)
             with self._lock:
                 self.stats.corrupt += 1
-            path.unlink(missing_ok=True)
+            _drop(path)
             return None
         with self._lock:
             self.stats.hits += 1
-        return np.frombuffer(body, dtype=np.uint8).reshape(h, w, c)
+        return np.frombuffer(body, dtype=np.uint8).reshape(size, size, CHANNELS)
 
     def write(self, sample: Sample, size: int, pixels: np.ndarray) -> None:
         """Stores pixels atomically; a failure to write (disk full) only logs."""
@@ -98,11 +100,10 @@ class PixelStore:
         pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
         h, w, c = pixels.shape
         body = pixels.tobytes()
-        header = _HEADER.pack(_MAGIC, h, w, c, zlib.crc32(body))
         path = self._entry(self.key(sample, size), size)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, header + body)
+            atomic_write_bytes(path, _pack(h, w, c, body))
         except OSError as exc:
             log.warning("cannot write cache entry %s: %s", path, exc)
 
@@ -116,21 +117,96 @@ class PixelStore:
         if not self.enabled or not self.root.is_dir():
             return 0
         carried = 0
-        for folder in self.root.iterdir():
-            if not folder.name.isdigit():
+        try:
+            folders = list(self.root.iterdir())
+        except OSError as exc:
+            log.warning("cannot list the cache %s: %s", printable(self.root), exc)
+            return 0
+        for folder in folders:
+            # Sizes are ASCII numbers of a few digits ("²" is a digit to isdigit, and a
+            # name of 5,000 digits is more than int() converts).
+            if not (folder.name.isascii() and folder.name.isdigit()
+                    and len(folder.name) <= 5):
                 continue
             size = int(folder.name)
             src = self._entry(self.key(old, size), size)
             dst = self._entry(self.key(new, size), size)
-            if not src.is_file() or dst.exists():
+            # Only a regular file of an entry's size is carried: a link, a pipe or an
+            # oversized file is left for the next read to drop.
+            if _regular_size(src) != _HEADER.size + entry_bytes(size) \
+                    or os.path.lexists(dst):
                 continue
             try:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 try:
                     os.link(src, dst)
                 except OSError:
-                    atomic_write_bytes(dst, src.read_bytes())
+                    body = read_entry(src, size)
+                    atomic_write_bytes(dst, _pack(size, size, CHANNELS, body))
                 carried += 1
-            except OSError as exc:
-                log.warning("cannot carry cache entry %s over: %s", src, exc)
+            except (OSError, EntryProblem, ValueError) as exc:
+                reason = exc.reason if isinstance(exc, EntryProblem) else str(exc)
+                log.warning("cannot carry cache entry %s over: %s", printable(src), reason)
         return carried
+
+
+def entry_bytes(size: int) -> int:
+    """The pixel bytes of an entry at ``size``: a ``size`` x ``size`` RGB image."""
+    return size * size * CHANNELS
+
+
+def _pack(h: int, w: int, c: int, body: bytes) -> bytes:
+    """An entry's bytes: the header (shape and CRC32) and the pixels."""
+    return _HEADER.pack(_MAGIC, h, w, c, zlib.crc32(body)) + body
+
+
+def read_entry(path: Path, size: int) -> bytes:
+    """The pixel bytes of the entry at ``path`` for images of ``size``, checked.
+
+    The cache folder is on the user's disk and anything can be put there: only a regular
+    file (not a link, a pipe, a device or a folder) is opened, and never more than an
+    entry's bytes plus one are read, so nothing blocks or fills the memory.
+
+    Raises:
+        FileNotFoundError: there is no entry.
+        EntryProblem: something other than a regular file is there.
+        ValueError: the file is not an entry for ``size`` (wrong header, length or CRC).
+    """
+    if not os.path.lexists(path):
+        raise FileNotFoundError(path)
+    expected = entry_bytes(size)
+    with open_regular(path, follow_links=False) as fh:
+        data = fh.read(_HEADER.size + expected + 1)
+    if len(data) < _HEADER.size:
+        raise ValueError("truncated header")
+    magic, h, w, c, crc = _HEADER.unpack_from(data)
+    body = data[_HEADER.size:]
+    if magic != _MAGIC or (h, w, c) != (size, size, CHANNELS):
+        raise ValueError("not an entry for this size")
+    if len(body) != expected:
+        raise ValueError(f"{len(body)} pixel bytes where {expected} belong"
+                         if len(body) <= expected else "longer than an entry")
+    if zlib.crc32(body) != crc:
+        raise ValueError("checksum mismatch")
+    return body
+
+
+def _regular_size(path: Path) -> int | None:
+    """The size of ``path`` when it is a regular file itself (not a link), else None."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _drop(path: Path) -> None:
+    """Removes a bad entry: a file or link, or an empty folder (a folder with files in it
+    is left: the next write fails to replace it and the image is decoded every time)."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.rmdir(path)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("cannot remove the bad cache entry %s: %s", printable(path), exc)

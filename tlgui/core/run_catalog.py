@@ -105,18 +105,26 @@ def _finite(value: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _read_dict(path: Path, problems: list[str]) -> dict[str, Any]:
-    if not path.exists():
-        return {}
+def _read_dict(path: Path, problems: list[str]) -> dict[str, Any] | None:
+    """A run file's object; None when it is missing, or damaged (then with a problem)."""
+    if not os.path.lexists(path):
+        return None
     try:
         data = read_json(path)
     except (OSError, ValueError) as exc:
         problems.append(f"{path.name} is not readable ({exc})")
-        return {}
+        return None
     if not isinstance(data, dict):
         problems.append(f"{path.name} does not hold an object")
-        return {}
+        return None
     return data
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    """A text field of a run file; "" when absent or of another type (a planted
+    ``{"a": 1}`` or ``["x"]`` is not shown as if it were a name)."""
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def read_history(run: Path) -> list[dict[str, Any]]:
@@ -158,16 +166,22 @@ def _phase_accuracy(status: dict[str, Any], history: list[dict[str, Any]]) -> di
     return out
 
 
-def _image_size(config: dict[str, Any], backbone: str) -> int | None:
+def _image_size(config: dict[str, Any] | None, backbone: str) -> int | None:
+    """The side the backbone saw; None when the config is missing or damaged (the
+    backbone's default would be a guess shown as a fact)."""
+    if config is None:
+        return None
     size = config.get("image_size")
     if isinstance(size, int) and not isinstance(size, bool) and size > 0:
         return size
+    if size is not None:
+        return None
     spec = REGISTRY.get(backbone)
     return spec.default_size if spec else None
 
 
 def _started(status: dict[str, Any], path: Path) -> tuple[str, float | None]:
-    text = str(status.get("started", ""))
+    text = _text(status, "started")
     unix = _finite(status.get("started_unix"))
     if unix is None and text:
         with contextlib.suppress(ValueError, OverflowError):
@@ -183,16 +197,18 @@ def _started(status: dict[str, Any], path: Path) -> tuple[str, float | None]:
 def read_record(path: Path) -> RunRecord:
     """Reads one run folder; a damaged file becomes ``reason``, never an exception."""
     problems: list[str] = []
-    status = _read_dict(path / "status.json", problems)
+    status = _read_dict(path / "status.json", problems) or {}
     config = _read_dict(path / "config.json", problems)
-    notes = _read_dict(path / NOTES_FILE, problems)
+    notes = _read_dict(path / NOTES_FILE, problems) or {}
     history = read_history(path)
     state = run_state(status) if status else ("unknown" if problems else "incomplete")
     if not status and not problems:
         problems.append("status.json is missing")
-    if state == "failed" and status.get("error"):
-        problems.insert(0, str(status["error"]))
-    backbone = str(status.get("backbone") or config.get("backbone") or "")
+    elif status and state == "unknown":
+        problems.append("status.json gives a state tlgui does not know")
+    if state == "failed" and _text(status, "error"):
+        problems.insert(0, _text(status, "error"))
+    backbone = _text(status, "backbone") or _text(config or {}, "backbone")
     duration = _finite(status.get("duration_s"))
     if duration is None and state not in ("running",) and history:
         seconds = [_finite(h.get("seconds")) for h in history]
@@ -203,8 +219,8 @@ def read_record(path: Path) -> RunRecord:
     dataset = status.get("dataset")
     return RunRecord(
         path=path,
-        label=str(notes.get("name", ""))[:MAX_NAME],
-        note=str(notes.get("note", ""))[:MAX_NOTE],
+        label=_text(notes, "name")[:MAX_NAME],
+        note=_text(notes, "note")[:MAX_NOTE],
         state=state,
         dataset=Path(dataset) if isinstance(dataset, str) and dataset else None,
         backbone=backbone,

@@ -145,7 +145,9 @@ def load_details(run: Path) -> RunDetails:
         pass
     try:
         names = read_json(run / "classes.json")
-        class_names = tuple(str(n) for n in names) if isinstance(names, list) else ()
+        # Names of another type would be shown as if they were names: none then.
+        class_names = tuple(names) if isinstance(names, list) \
+            and all(isinstance(n, str) for n in names) else ()
     except (OSError, ValueError):
         class_names = ()
     evaluation, problem = None, ""

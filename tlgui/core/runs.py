@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import errno
 import io
-import json
 import os
 import re
 import time
@@ -24,6 +23,7 @@ from tlgui.core.config import TrainConfig
 from tlgui.core.destinations import check_folder_output
 from tlgui.core.entries import EntryProblem, open_regular, printable
 from tlgui.core.errors import WriteError
+from tlgui.core.json_bounds import loads_bounded
 from tlgui.core.outcomes import TrainSummary
 from tlgui.core.paths import runs_dir
 
@@ -32,6 +32,8 @@ LAYERS_FILE = "layers.json"
 EVALUATION_FILE = "evaluation.json"
 # Run folders are tlgui's own, but a damaged or planted JSON file must not cost gigabytes.
 MAX_JSON_BYTES = 16 * 2**20
+# The states training writes to status.json, and "incomplete" (killed while running).
+RUN_STATES = ("running", "complete", "cancelled", "failed", "incomplete")
 HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy",
                   "learning_rate", "seconds")
 
@@ -145,8 +147,11 @@ class RunFolder:
 
 def run_state(status: dict[str, Any]) -> str:
     """The state a ``status.json`` means: a ``running`` run whose process is gone (or
-    whose status is missing) is ``incomplete``."""
-    state = str(status.get("state", "incomplete"))
+    whose status is missing) is ``incomplete``; a state that is not one of
+    ``RUN_STATES`` (another type, another word) is ``unknown``."""
+    state = status.get("state", "incomplete")
+    if not isinstance(state, str) or state not in RUN_STATES:
+        return "unknown"  # a damaged or foreign status.json: never shown as it is
     if state == "running":
         try:
             pid = int(status.get("pid", 0) or 0)
@@ -202,7 +207,7 @@ def read_json(path: Path) -> Any:
 
     Raises:
         OSError: missing or unreadable.
-        ValueError: too large or not JSON.
+        ValueError: too large, not JSON, or nested more than ``MAX_DEPTH`` levels.
     """
     try:
         fh = open_regular(path)  # a planted pipe would block the list of runs
@@ -212,7 +217,8 @@ def read_json(path: Path) -> Any:
         data = fh.read(MAX_JSON_BYTES + 1)
     if len(data) > MAX_JSON_BYTES:
         raise ValueError(f"{path.name} is larger than {MAX_JSON_BYTES // 2**20} MB")
-    return json.loads(data.decode("utf-8"))
+    # Bounded in depth too: "[" * 100000 raised RecursionError through every caller.
+    return loads_bounded(data)
 
 
 def load_config(run_path: Path) -> TrainConfig:
