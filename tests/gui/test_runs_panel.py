@@ -242,3 +242,16 @@ def test_runs_tab_compares_opens_and_trains_again_real_runs(  # type: ignore[no-
     assert win.model_panel.config().phase1.learning_rate == 1e-3
     qtbot.waitUntil(lambda: not s.busy and s.model is not None, timeout=WAIT)
     assert s.train_block_reason() == ""
+
+
+def test_the_preview_gives_the_curves_half_the_width(  # type: ignore[no-untyped-def]
+        qtbot, two_datasets: tuple[Path, Path, Path]) -> None:
+    # As in the window: the tab is built hidden, and the plot is made on first use.
+    p = RunsPanel(root=two_datasets[0])
+    qtbot.addWidget(p)
+    p.resize(1200, 700)
+    p.select_paths([two_datasets[0] / "r1-flowers"])
+    p.show()
+    qtbot.waitExposed(p)
+    preview = p.preview
+    qtbot.waitUntil(lambda: preview.plot.width() >= 0.35 * preview.width(), timeout=2000)

@@ -228,25 +228,32 @@ def test_predict_csv_hard_linked_to_an_input_image_is_refused_first(
     assert img.read_bytes() == before
 
 
-# -- item 15: a CSV in the folder of an input file is refused like sorted copies -------------
-def test_predict_csv_in_an_input_files_folder_is_refused_first(
+# -- item 15: a CSV beside single input files is written (a table is not an image); ------
+# -- inside an input folder it is refused before the model loads --------------------------
+def test_predict_csv_inside_an_input_folder_is_refused_first(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    a = _image(tmp_path / "data" / "cat" / "0.jpg")
-    b = _image(tmp_path / "data" / "cat" / "1.jpg")
+    _image(tmp_path / "data" / "cat" / "0.jpg")
     dest = tmp_path / "data" / "cat" / "preds.csv"
-    code, text = _cli(["predict", str(_bad_model(tmp_path / "m.keras")), str(a), str(b),
-                       "--csv", str(dest)], capsys)
+    code, text = _cli(["predict", str(_bad_model(tmp_path / "m.keras")),
+                       str(tmp_path / "data"), "--csv", str(dest)], capsys)
     assert code == 1 and "inside" in text and "not a zip" not in text
     assert not dest.exists()
 
 
-def test_write_csv_refuses_the_folder_of_a_classified_file(tmp_path: Path) -> None:
+def test_write_csv_beside_single_files_keeps_them(tmp_path: Path) -> None:
+    a = _image(tmp_path / "cases" / "0.jpg")
+    before = a.read_bytes()
+    out = write_csv([Prediction(a, (("cat", 1.0),))], tmp_path / "cases" / "p.csv",
+                    inputs=[a])
+    assert out.is_file() and a.read_bytes() == before
+
+
+def test_write_csv_never_replaces_a_classified_file(tmp_path: Path) -> None:
     from tlgui.core.errors import UnsafeDestination
 
-    a = _image(tmp_path / "data" / "cat" / "0.jpg")
+    a = _image(tmp_path / "cases" / "0.jpg")
     with pytest.raises(UnsafeDestination):
-        write_csv([Prediction(a, (("cat", 1.0),))], tmp_path / "data" / "cat" / "p.csv",
-                  inputs=[a])
+        write_csv([Prediction(a, (("cat", 1.0),))], a, inputs=[a], overwrite=True)
 
 
 # -- item 10: --overwrite never replaces a copy made by the same run ---------------------------

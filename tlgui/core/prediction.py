@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tlgui.core.atomic import atomic_path
 from tlgui.core.csv_cells import FORMULA_START, Cell, csv_text, spreadsheet_safe
-from tlgui.core.destinations import check_not_input, check_output, input_folders
+from tlgui.core.destinations import check_not_input, check_output
 from tlgui.core.entries import printable, undecodable
 from tlgui.core.events import Notice, Report, ignore
 
@@ -66,8 +66,11 @@ def check_csv_destination(path: str | Path, *, inputs: Iterable[str | Path] = ()
     loads, with the files it will classify (``predict.collect_inputs``).
 
     The CSV may not be an input file nor one of ``files`` (a hard link or another name
-    for one of them included), nor lie inside an input folder or the folder of an input
-    file or of one of ``files``: the folders being read are never written into.
+    for one of them included), nor lie inside an input folder: the folders being read are
+    never written into. The folder of a single input file is not being read, and a
+    results table beside the photos it describes is what a user expects
+    (``~/cases/a.jpg`` -> ``~/cases/results.csv``); it is not an image, so no scan counts
+    it. Sorted copies are images, and there the file's folder is refused (``sorting``).
 
     Raises:
         DestinationExists: the file exists and ``overwrite`` is False.
@@ -81,8 +84,8 @@ def check_csv_destination(path: str | Path, *, inputs: Iterable[str | Path] = ()
     # What the user named first, so the message names it ("inside <the input folder>",
     # "one of the input files"); then the folders and files found in it.
     check_not_input(path, inputs, model)
-    return check_output(path, inputs=[*input_folders(inputs, found), *found], model=model,
-                        overwrite=overwrite)
+    folders = [Path(p) for p in inputs if os.path.isdir(p)]
+    return check_output(path, inputs=[*folders, *found], model=model, overwrite=overwrite)
 
 
 def write_csv(rows: Sequence[Prediction], path: str | Path, top_k: int | None = None, *,

@@ -72,6 +72,7 @@ class RunPreview(QStackedWidget):
         sv.addWidget(self.summary)
         sv.addWidget(self.classes, 1)
         split = QSplitter()
+        self.split = split
         split.addWidget(plot_area)
         split.addWidget(side)
         split.setStretchFactor(0, 1)
@@ -92,6 +93,9 @@ class RunPreview(QStackedWidget):
 
             self._plot = ComparisonPlot()
             self.plot_holder.addWidget(self._plot)
+            # The splitter shared the width out while the plot's side was empty: half
+            # each now (setSizes shares the space in these proportions).
+            self.split.setSizes([1000, 1000])
         return self._plot
 
     def show_hint(self, text: str) -> None:
