@@ -293,3 +293,22 @@ def check_writable_folder(folder: str | Path) -> None:
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(probe)
+
+
+def check_folder_outside(dest: str | Path, folders: Iterable[str | Path], what: str) -> Path:
+    """``check_folder_output`` for a folder of copies (sorted images, heat maps): an
+    overlap with an input folder is told in the words of ``what`` ("sort destination").
+
+    Raises:
+        UnsafeDestination: ``dest`` is, holds or lies in one of ``folders``, or is a file.
+        WriteError: it cannot be written.
+    """
+    try:
+        return check_folder_output(dest, inputs=folders)
+    except UnsafeDestination as exc:
+        if exc.conflict is None:
+            raise
+        raise UnsafeDestination(
+            exc.path, f"The {what} {printable(dest)} overlaps the input folder "
+                      f"{printable(exc.conflict)}; input folders are never changed, so "
+                      "choose a folder outside them.", exc.conflict) from exc

@@ -25,9 +25,9 @@ import numpy as np
 from PIL import Image
 
 from tlgui.core.atomic import atomic_path
-from tlgui.core.destinations import check_folder_output, input_folders, name_max
+from tlgui.core.destinations import check_folder_outside, input_folders, name_max
 from tlgui.core.entries import printable
-from tlgui.core.errors import Cancelled, ModelFileError, UnsafeDestination, os_reason
+from tlgui.core.errors import Cancelled, ModelFileError, os_reason
 from tlgui.core.events import Notice, Report, StageProgress, ignore
 from tlgui.core.heatmap import OVERLAY_ALPHA, Grid, colourise, overlay_opacity, upsample
 from tlgui.core.imageio import ImageProblem, decode_rgb
@@ -190,15 +190,7 @@ def check_explain_destination(dest: str | Path, inputs: Iterable[str | Path]) ->
             ``dest`` is a file (it is a ``ConfigError`` too).
         WriteError: it cannot be written (read-only, a file in its path...).
     """
-    try:
-        return check_folder_output(dest, inputs=input_folders(inputs))
-    except UnsafeDestination as exc:
-        if exc.conflict is None:
-            raise
-        raise UnsafeDestination(
-            exc.path, f"The heat-map folder {printable(dest)} overlaps the input "
-                      f"{printable(exc.conflict)}; inputs are never changed, so choose a "
-                      "folder outside them.", exc.conflict) from exc
+    return check_folder_outside(dest, input_folders(inputs), "heat-map folder")
 
 
 def write_explanations(explainer: Explainer, paths: Sequence[Path], dest: str | Path,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tlgui.core.atomic import atomic_path
-from tlgui.core.destinations import check_folder_output, check_not_input, input_folders
+from tlgui.core.destinations import check_folder_outside, check_not_input, input_folders
 from tlgui.core.entries import EntryProblem, kind_of, open_regular, printable
 from tlgui.core.errors import Cancelled, TlguiError, UnsafeDestination, os_reason
 from tlgui.core.events import Notice, Report, StageProgress, ignore
@@ -76,16 +76,7 @@ def check_sort_destination(dest: str | Path, inputs: Iterable[str | Path],
             ``ConfigError`` too), or ``dest`` is a file.
         WriteError: ``dest`` cannot be written.
     """
-    folders = protected_folders(inputs, rows)
-    try:
-        return check_folder_output(dest, inputs=folders)
-    except UnsafeDestination as exc:
-        if exc.conflict is None:
-            raise
-        raise UnsafeDestination(
-            exc.path, f"The sort destination {printable(dest)} overlaps the input folder "
-                      f"{printable(exc.conflict)}; input folders are never changed, so "
-                      "choose a destination outside it.", exc.conflict) from exc
+    return check_folder_outside(dest, protected_folders(inputs, rows), "sort destination")
 
 
 def _same_bytes(a: Path, b: Path) -> bool:
