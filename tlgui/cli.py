@@ -182,6 +182,15 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     split = _split(args)
     if args.folds < 2:
         raise ConfigError(f"--folds must be at least 2 (got {args.folds}).")
+    from tlgui.core.destinations import check_cache_outside
+    from tlgui.core.model_meta import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+
+    if args.image_size is not None and not MIN_IMAGE_SIZE <= args.image_size <= MAX_IMAGE_SIZE:
+        raise ConfigError(f"--image-size must be between {MIN_IMAGE_SIZE} and "
+                          f"{MAX_IMAGE_SIZE} pixels (got {args.image_size}).")
+    if args.top < 0:
+        raise ConfigError(f"--top must be 0 or more (got {args.top}).")
+    check_cache_outside(args.data)
     if args.csv:
         check_csv_destination(args.csv, args.data, args.overwrite)
     config = TrainConfig(backbone=args.backbone, weights=args.weights,

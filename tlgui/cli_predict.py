@@ -8,6 +8,7 @@ or lies in the folder of an image given by name, is refused before any work.
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 from pathlib import Path
 
@@ -19,6 +20,20 @@ from tlgui.core.events import Report, ignore
 
 def _say(line: str) -> None:
     print(line)  # noqa: T201 - the predict command's output
+
+
+def _check_apart(args: argparse.Namespace) -> None:
+    """The CSV, the sort folder and the heat-map folder are three places: one inside
+    another would be written over by the same job (found only after classifying)."""
+    named = [(f"--{flag.replace('_', '-')}", Path(getattr(args, flag)).expanduser())
+             for flag in ("csv", "sort_into", "explain") if getattr(args, flag, None)]
+    for i, (flag_a, a) in enumerate(named):
+        for flag_b, b in named[i + 1:]:
+            ra, rb = Path(os.path.realpath(a)), Path(os.path.realpath(b))
+            if ra == rb or ra.is_relative_to(rb) or rb.is_relative_to(ra):
+                raise ConfigError(f"{flag_a} {printable(a)} and {flag_b} {printable(b)} "
+                                  "overlap: the job would write one over the other. "
+                                  "Choose separate places.")
 
 
 def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
@@ -56,6 +71,7 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
         raise ConfigError(f"--batch-size must be at least 1 (got {args.batch_size}).")
     model = model_file_of(args.model)
     overwrite = getattr(args, "overwrite", False)
+    _check_apart(args)
     if args.csv:
         check_csv_destination(args.csv, inputs=args.paths, files=collect_inputs(args.paths)[0],
                               model=model, overwrite=overwrite)

@@ -91,12 +91,12 @@ def check_destinations(args: argparse.Namespace) -> Path | None:
         DestinationExists: ``--out`` exists and ``--overwrite`` was not given.
         WriteError: a destination cannot be written.
     """
-    from tlgui.core.destinations import check_folder_output, check_not_input, check_output
-    from tlgui.core.paths import cache_dir, runs_dir
+    from tlgui.core.destinations import check_cache_outside, check_folder_output, check_output
+    from tlgui.core.paths import runs_dir
 
     data = Path(args.data).expanduser()
     check_folder_output(runs_dir(), inputs=[data], may_hold_inputs=True)
-    check_not_input(cache_dir(), [data])
+    check_cache_outside(data)
     if not args.out:
         return None
     out = Path(args.out).expanduser()

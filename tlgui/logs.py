@@ -29,9 +29,10 @@ class _QuietFileHandler(logging.handlers.RotatingFileHandler):
 
 
 def _usable_log_file(path: Path) -> bool:
-    """False for a path that must not be opened for appending (a pipe blocks; a device)."""
+    """False for a path that must not be opened for appending (a pipe blocks; a device;
+    a link, which could lead the log into a user's file)."""
     try:
-        mode = os.stat(path).st_mode
+        mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return True
     except OSError:

@@ -105,12 +105,16 @@ def input_folders(inputs: Iterable[str | Path], files: Iterable[str | Path] = ()
                   ) -> list[Path]:
     """The folders nothing is written into: each input folder, and the folder of each
     input file (a dataset's class folder, when single images were given) and of each
-    file of ``files`` (the files found and read). Each folder once."""
+    file of ``files`` (the files found and read, where they are linked from and where
+    they really are). Each folder once."""
     out: list[Path] = []
     for raw in inputs:
         p = Path(raw).expanduser()
         out.append(p if os.path.isdir(p) else p.parent)
-    out += [Path(f).expanduser().parent for f in files]
+    for f in files:
+        p = Path(f).expanduser()
+        # A linked file is read where it really lives: that folder is protected too.
+        out += [p.parent, Path(os.path.realpath(p)).parent]
     seen: set[str] = set()
     unique = []
     for p in out:
@@ -312,3 +316,17 @@ def check_folder_outside(dest: str | Path, folders: Iterable[str | Path], what: 
             exc.path, f"The {what} {printable(dest)} overlaps the input folder "
                       f"{printable(exc.conflict)}; input folders are never changed, so "
                       "choose a folder outside them.", exc.conflict) from exc
+
+
+def check_cache_outside(data: str | Path) -> None:
+    """Refuses a pixel cache that is, or leads by a link, inside the dataset being read:
+    the cache is written while the dataset is read.
+
+    Raises:
+        UnsafeDestination: naming the cache folder and the dataset.
+    """
+    from tlgui.core.paths import cache_dir
+
+    for folder in (cache_dir(), cache_dir() / "pixels"):
+        check_not_input(folder, [data])
+        check_not_input(Path(os.path.realpath(folder)), [data])

@@ -120,13 +120,27 @@ def _copy(source: Path, target: Path, replace: bool) -> None:
         shutil.copystat(source, tmp)
 
 
-def _warn_renamed(labels: set[str], report: Report) -> None:
-    for label in sorted(labels):
-        folder = class_folder(label)
+def class_folders(labels: Iterable[str], report: Report = ignore) -> dict[str, str]:
+    """The folder of each class's copies, one folder per class: two names that give the
+    same folder (``x?`` and ``x*``, ``A`` and ``a`` on a case-blind file system) get
+    `` (2)``, `` (3)``...; each renamed class is told in a warning."""
+    out: dict[str, str] = {}
+    taken = {UNSURE_FOLDER.casefold()}
+    for label in sorted(set(labels)):
+        folder = base = class_folder(label)
+        n = 2
+        while folder.casefold() in taken:
+            folder = f"{base} ({n})"
+            n += 1
+        taken.add(folder.casefold())
+        out[label] = folder
         if folder != safe_folder_name(label):
+            why = (f"'{UNSURE_FOLDER}' holds the files below the confidence threshold"
+                   if base != safe_folder_name(label) and folder == base else
+                   "another class's name gives the same folder name")
             report(Notice("warning", f"Files of the class '{printable(label)}' are copied "
-                                     f"into '{folder}': '{UNSURE_FOLDER}' holds the files "
-                                     "below the confidence threshold."))
+                                     f"into '{printable(folder)}': {why}."))
+    return out
 
 
 def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: float = 0.0,
@@ -166,14 +180,20 @@ def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: floa
     checked: set[str] = set()
     written: set[Path] = set()  # copies made by this call: never replaced by another
     unusable: dict[str, int] = {}  # class folders that cannot be made: files left out
-    _warn_renamed({label for _, label in usable}, report)
+    folders = class_folders((label for _, label in usable), report)
     for done, (r, label) in enumerate(usable, start=1):
         if cancel.is_set():
             raise Cancelled("Sorting cancelled; the files copied so far are complete.")
-        folder = UNSURE_FOLDER if r.confidence < min_confidence else class_folder(label)
+        folder = UNSURE_FOLDER if r.confidence < min_confidence else folders[label]
         where = dest / folder
         if folder in unusable:
             unusable[folder] += 1
+            continue
+        if os.path.islink(where):
+            # Copies would land wherever the link leads, outside the destination.
+            unusable[folder] = 1
+            report(Notice("warning", f"{printable(where)} is a link, not followed: files "
+                                     f"of '{printable(folder)}' are not copied."))
             continue
         if os.path.lexists(where) and not os.path.isdir(where):
             unusable[folder] = 1
