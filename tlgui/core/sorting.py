@@ -190,7 +190,9 @@ def sort_into(rows: Sequence[Prediction], dest: str | Path, min_confidence: floa
             unusable[folder] += 1
             continue
         if os.path.islink(where):
-            # Copies would land wherever the link leads, outside the destination.
+            # A link back into an input is refused outright; any other link is not
+            # followed: copies would land wherever it leads, outside the destination.
+            check_not_input(where, protected)
             unusable[folder] = 1
             report(Notice("warning", f"{printable(where)} is a link, not followed: files "
                                      f"of '{printable(folder)}' are not copied."))
