@@ -85,9 +85,8 @@ def _load_backbone_weights(base: Any, weights: str, backbone: str) -> None:
     """Loads a weights file into the backbone, or says in one line why it does not fit.
 
     A file made for another model (a whole tlgui ``.keras`` model, another backbone)
-    makes Keras warn once per layer and raise a many-line message: the warnings are
-    kept out of the console (logged, as are those of a file that loads) and the error
-    is its first line.
+    makes Keras warn once per layer and raise a many-line message: the warnings and the
+    message are logged, and the error says in words what is wrong.
 
     Raises:
         ConfigError: the file does not fit the backbone.
@@ -98,10 +97,13 @@ def _load_backbone_weights(base: Any, weights: str, backbone: str) -> None:
             base.load_weights(weights)
         except Exception as exc:
             log.info("loading %s into %s failed", weights, backbone, exc_info=True)
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            # Keras' own text names layers and shapes, and stops mid-sentence when cut
+            # to a line; it stays in the log.
             raise ConfigError(
-                f"The weights file {printable(weights)} does not fit {backbone}: "
-                f"{printable(first)[:200]}") from exc
+                f"The weights file {printable(weights)} does not fit {backbone}: its "
+                "layers or their shapes differ (a whole model, or the weights of another "
+                f"backbone or size?). Give the ImageNet weights of {backbone} without its "
+                "top, or choose weights: imagenet.") from exc
         finally:
             for w in caught:
                 log.info("while loading %s: %s", weights, w.message)

@@ -20,7 +20,7 @@ from typing import Any
 
 from tlgui.core.atomic import atomic_write_json
 from tlgui.core.backbones import REGISTRY
-from tlgui.core.errors import TlguiError
+from tlgui.core.errors import TlguiError, os_reason
 from tlgui.core.paths import runs_dir
 from tlgui.core.runs import EVALUATION_FILE, MODEL_FILE, read_json, run_state
 
@@ -112,7 +112,8 @@ def _read_dict(path: Path, problems: list[str]) -> dict[str, Any] | None:
     try:
         data = read_json(path)
     except (OSError, ValueError) as exc:
-        problems.append(f"{path.name} is not readable ({exc})")
+        reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+        problems.append(f"{path.name} is not readable ({reason})")
         return None
     if not isinstance(data, dict):
         problems.append(f"{path.name} does not hold an object")
