@@ -255,3 +255,9 @@ def test_the_preview_gives_the_curves_half_the_width(  # type: ignore[no-untyped
     qtbot.waitExposed(p)
     preview = p.preview
     qtbot.waitUntil(lambda: preview.plot.width() >= 0.35 * preview.width(), timeout=2000)
+
+
+def test_the_newest_run_is_shown_without_a_click(  # type: ignore[no-untyped-def]
+        panel: RunsPanel, two_datasets: tuple[Path, Path, Path]) -> None:
+    assert [r.path.name for r in panel.selected()] == ["r4-cells"]
+    assert panel.preview.details is not None and panel.rename_button.isEnabled()

@@ -197,6 +197,9 @@ def test_missing_imagenet_weights_are_explained(qtbot, settings_dir: Path,  # ty
     text = window.model_panel.model_error.text()
     assert "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5" in text
     assert "no internet" in text
+    assert "'A weights file…'" in text  # the words of the Weights box
+    # Seen from the Data tab too: why Train stays disabled.
+    assert "Training is not possible yet" in window.statusBar().currentMessage()
     window.close()
     assert not window.engine.client.alive, "the window's own engine stops with it"
 

@@ -147,8 +147,8 @@ def resolve_weights(
         f"The ImageNet weights for {spec.name} ({name}) are not on this computer and "
         "cannot be downloaded (no internet). Copy that file into one of: "
         + "; ".join(str(d) for d in where[-2:])
-        + " — or set TLGUI_WEIGHTS_DIR to a folder holding it, or pick the file with "
-        "'Weights file…'."
+        + " — or pick the file itself: Weights → 'A weights file…' on the Model tab "
+        "(--weights FILE on the command line), or set TLGUI_WEIGHTS_DIR to its folder."
     )
 
 

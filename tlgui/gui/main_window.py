@@ -141,6 +141,10 @@ class MainWindow(QMainWindow):
         self._wire_review()
         s.model_changed.connect(mp.layers.set_built)
         s.model_error.connect(mp.show_model_error)
+        # Seen from every tab: Train stays disabled until this is dealt with.
+        s.model_error.connect(lambda text: self.statusBar().showMessage(
+            f"Training is not possible yet: {text.split('. ')[0].rstrip('.')}. Details and "
+            "choices on the Model tab."))
         s.model_state_changed.connect(self._sync_layers)
         s.busy_changed.connect(lambda _b: self._sync_layers())
         mp.layers.toggled.connect(s.set_trainable)

@@ -211,6 +211,10 @@ class RunsPanel(QWidget):
                 selection.select(self.model.index(row, 0),
                                  QItemSelectionModel.SelectionFlag.Select
                                  | QItemSelectionModel.SelectionFlag.Rows)
+        if records and not selection.hasSelection():
+            # The newest run (of this dataset first) is shown at once, not an empty pane.
+            selection.select(self.model.index(0, 0), QItemSelectionModel.SelectionFlag.Select
+                             | QItemSelectionModel.SelectionFlag.Rows)
         name = self.dataset.name if self.dataset else ""
         if not n_all:
             self.empty_label.setText("No runs yet. Open a dataset (Data tab) and train: each "
