@@ -268,7 +268,9 @@ class MainWindow(QMainWindow):
     def _show_progress(self, event: object) -> None:
         if isinstance(event, StageProgress):
             count = f" ({event.done}/{event.total})" if event.total else ""
-            self.statusBar().showMessage(f"{event.message}{count}", 4000)
+            finished = bool(event.total) and event.done >= event.total
+            # A finished step's line goes soon: it must not read as work still running.
+            self.statusBar().showMessage(f"{event.message}{count}", 1500 if finished else 4000)
 
     def _on_run_opened(self, result: Any, config: object) -> None:
         self.training_panel.show_run(result, config)  # type: ignore[arg-type]
