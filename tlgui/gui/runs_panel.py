@@ -211,10 +211,8 @@ class RunsPanel(QWidget):
                 selection.select(self.model.index(row, 0),
                                  QItemSelectionModel.SelectionFlag.Select
                                  | QItemSelectionModel.SelectionFlag.Rows)
-        if records and not selection.hasSelection():
-            # The newest run (of this dataset first) is shown at once, not an empty pane.
-            selection.select(self.model.index(0, 0), QItemSelectionModel.SelectionFlag.Select
-                             | QItemSelectionModel.SelectionFlag.Rows)
+        if self.isVisible():
+            self._select_newest()
         name = self.dataset.name if self.dataset else ""
         if not n_all:
             self.empty_label.setText("No runs yet. Open a dataset (Data tab) and train: each "
@@ -244,6 +242,15 @@ class RunsPanel(QWidget):
         """The selected runs, in table order."""
         rows = sorted(i.row() for i in self.view.selectionModel().selectedRows())
         return [r for r in (self.model.record(row) for row in rows) if r is not None]
+
+    def _select_newest(self) -> None:
+        """Shows the newest run (of this dataset first) rather than an empty pane. Only
+        while the tab is visible: the preview's plot costs the GUI thread a moment, which
+        must not fall at the end of a training run."""
+        selection = self.view.selectionModel()
+        if self.model.rowCount() and not selection.hasSelection():
+            selection.select(self.model.index(0, 0), QItemSelectionModel.SelectionFlag.Select
+                             | QItemSelectionModel.SelectionFlag.Rows)
 
     def select_paths(self, paths: list[Path]) -> None:
         """Selects these runs (others are unselected)."""
