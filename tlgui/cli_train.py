@@ -119,7 +119,7 @@ def cmd_train(args: argparse.Namespace, reporter: Any) -> int:
         with ctrl_c_cancels(cancel, "training"):
             ds = scan(args.data, config.split, report=reporter, cancel=cancel)
             _say(f"{len(ds.train)} training and {len(ds.validation)} validation images, "
-                 f"{ds.num_classes} classes: {', '.join(ds.class_names)}")
+                 f"{ds.num_classes} classes: {', '.join(map(printable, ds.class_names))}")
             for w in ds.warnings:
                 _say(f"warning: {printable(w)}")
             if ds.problems:
