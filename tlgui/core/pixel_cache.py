@@ -95,17 +95,24 @@ def _each(samples: Sequence[Sample], work: Callable[[int], None], report: Report
 
     problems: list[Problem] = []
     last = 0.0
-    with ThreadPoolExecutor(max_workers=workers or min(4, (os.cpu_count() or 2))) as pool:
-        for done, (i, reason) in enumerate(pool.map(run, range(n)), start=1):
-            if cancel.is_set():
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise Cancelled("Loading images cancelled.")
-            if reason is not None:
-                problems.append(Problem(samples[i].path, reason))
-            now = time.monotonic()
-            if now - last > 0.1 or done == n:
-                last = now
-                report(StageProgress("decode", done, n, "Decoding images"))
+    threads = workers or min(4, (os.cpu_count() or 2))
+    # pool.map over all images would hold a future per image (100,000 of them: ~100 MB):
+    # a window of a few hundred keeps the threads busy all the same.
+    window = 64 * threads
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        done = 0
+        for start in range(0, n, window):
+            for i, reason in pool.map(run, range(start, min(start + window, n))):
+                done += 1
+                if cancel.is_set():
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise Cancelled("Loading images cancelled.")
+                if reason is not None:
+                    problems.append(Problem(samples[i].path, reason))
+                now = time.monotonic()
+                if now - last > 0.1 or done == n:
+                    last = now
+                    report(StageProgress("decode", done, n, "Decoding images"))
     return problems
 
 
