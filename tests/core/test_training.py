@@ -14,7 +14,14 @@ from tests.imagegen import make_dataset
 from tlgui.core.config import AugmentConfig, PhaseConfig, TrainConfig
 from tlgui.core.dataset import scan
 from tlgui.core.errors import RecompileRequired
-from tlgui.core.events import BatchProgress, EpochEnded, Event, PhaseEnded, PhaseStarted
+from tlgui.core.events import (
+    BatchProgress,
+    EpochEnded,
+    Event,
+    Notice,
+    PhaseEnded,
+    PhaseStarted,
+)
 from tlgui.core.model import ClassifierModel
 from tlgui.core.model_file import load_keras
 from tlgui.core.runs import list_runs
@@ -244,8 +251,10 @@ def test_features_spilled_to_disk_train_the_same_model(
     assert not made
     monkeypatch.setattr(spill.DiskArray, "__init__", record)
     monkeypatch.setenv(spill.BUDGET_ENV, "0")
-    spilled = run_training(small_ds, cfg, write_run=False)
+    events: list[Event] = []
+    spilled = run_training(small_ds, cfg, write_run=False, report=events.append)
     assert made  # the pooled features and the cut tensors went to files
+    assert any(isinstance(e, Notice) and "kept on disk" in e.message for e in events)
     assert {len(a.full_shape) for a in made} >= {3, 5}
     keys = ("loss", "accuracy", "val_loss", "val_accuracy")
     assert len(spilled.history) == len(in_memory.history) == 4

@@ -16,7 +16,7 @@ import numpy as np
 from tlgui.core import frozen_features as ff
 from tlgui.core.config import PhaseConfig, TrainConfig
 from tlgui.core.dataset import Problem
-from tlgui.core.events import Report
+from tlgui.core.events import Notice, Report
 from tlgui.core.memory import release_memory
 from tlgui.core.model import ClassifierModel, make_optimizer
 from tlgui.core.oom import with_oom_retry
@@ -145,6 +145,11 @@ class PhaseFitter:
             self.labels_val = self.labels_val[keep_v]
             problems += val.problems
         self.problems += problems
+        if self.store.on_disk:
+            self.report(Notice(
+                "info", f"The frozen features take {self.store.on_disk / 2**30:.1f} GB more "
+                        f"than the {self.store.budget / 2**20:.0f} MB kept in memory: they "
+                        f"are kept on disk in {self.store.parent} until training ends."))
         self.release_memory()  # the pass's garbage, before the phase-1 trainer is built
         return problems
 
