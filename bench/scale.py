@@ -83,7 +83,7 @@ def make_folder(root: Path, n: int, size: int = 128, seed: int = 0) -> Path:
     return root
 
 
-def _run(cmd: list[str], env: dict[str, str], watch: Path | None = None
+def _run(cmd: list[str], env: dict[str, str], cwd: Path, watch: Path | None = None
          ) -> tuple[str, float, float, int]:
     """Runs ``cmd``; returns (output, wall s, peak RSS MiB from ``os.wait4``, largest size
     of ``watch`` while it ran)."""
@@ -102,7 +102,9 @@ def _run(cmd: list[str], env: dict[str, str], watch: Path | None = None
     log = Path(env["TLGUI_LOG_DIR"]) / "bench-output.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        # The checkout under test is the working folder: ``python -m`` puts it first on the
+        # path, before PYTHONPATH.
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t
     stop.set()
@@ -131,14 +133,16 @@ def measure(repo: Path, label: str, data: Path, n: int, work: Path, args: argpar
     env = dict(os.environ, PYTHONPATH=str(repo), TF_CPP_MIN_LOG_LEVEL="3",
                TLGUI_CACHE_DIR=str(dirs["cache"]), TLGUI_DATA_DIR=str(dirs["data"]),
                TLGUI_LOG_DIR=str(dirs["logs"]), **(extra_env or {}))
-    out, _, scan_rss, _ = _run([sys.executable, "-c", SCAN, str(data)], env)
+    out, _, scan_rss, _ = _run([sys.executable, "-c", SCAN, str(data)], env, repo)
     scanned = json.loads(out.strip().splitlines()[-1])
     cmd = [sys.executable, "-m", "tlgui.cli", "--device", "cpu", "train", str(data),
            "--epochs", str(args.epochs), "--fine-tune-epochs", str(args.fine_tune_epochs),
            "--weights-dir", str(args.weights_dir)]
-    _, wall, rss, spill_peak = _run(cmd, env, watch=dirs["cache"] / "spill")
+    _, wall, rss, spill_peak = _run(cmd, env, repo, watch=dirs["cache"] / "spill")
     cache_bytes = _du(dirs["cache"])
-    row = {"code": label, "images": n, "classes": scanned["classes"],
+    version = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True).stdout.strip()
+    row = {"code": f"{label} {version}".strip(), "images": n, "classes": scanned["classes"],
            "scan_s": scanned["scan_s"], "scan_rss_mib": scan_rss, "train_s": wall,
            "peak_rss_mib": rss, "spill_peak_mb": spill_peak / 2**20,
            "cache_mb": cache_bytes / 2**20, "images_per_s": n / wall,
