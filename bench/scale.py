@@ -174,6 +174,8 @@ def main() -> None:
     p.add_argument("--repo", type=Path, action="append", default=[],
                    help="another checkout to run side by side (repeatable)")
     p.add_argument("--keep-cache", action="store_true")
+    p.add_argument("--skip-this", action="store_true",
+                   help="run only the --repo checkouts (rows of this one are in an earlier run)")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -181,7 +183,7 @@ def main() -> None:
         t = time.monotonic()
         data = make_folder(args.work / f"data-{n}", n)
         print(f"# {n} images ready in {time.monotonic() - t:.0f} s", flush=True)
-        for repo in [REPO, *args.repo]:
+        for repo in ([] if args.skip_this else [REPO]) + args.repo:
             label = "this" if repo == REPO else repo.name
             rows.append(measure(repo, label, data, n, args.work, args))
     (args.work / "scale.json").write_text(json.dumps(rows, indent=1))
