@@ -252,3 +252,19 @@ def test_cli_cache_show_limit_prune_and_clear(isolated_dirs: Path,
     assert "'lots' is not a size" in capsys.readouterr().err
     assert main(["cache", "limit", "default"]) == 0
     assert "(the default" in capsys.readouterr().out
+
+
+def test_a_linked_manifests_folder_is_neither_read_written_nor_cleared(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    theirs = outside / ("0123456789abcdef-" + str(SIZE) + ".json")
+    theirs.write_text('{"folder": "/nowhere", "size": 8, "keys": []}')
+    root.mkdir()
+    (root / idx.MANIFESTS).symlink_to(outside, target_is_directory=True)
+    store = PixelStore(root, limit=10**9)
+    _fake(tmp_path / "ds", 2, store)
+    assert [p.name for p in outside.iterdir()] == [theirs.name]
+    assert cc.inspect(root).datasets == [] and cc.inspect(root).entries == 2
+    assert cc.clear(root).entries == 2 and cc.prune(root, limit=0).datasets == []
+    assert theirs.is_file() and (root / idx.MANIFESTS).is_symlink()

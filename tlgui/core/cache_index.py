@@ -240,9 +240,23 @@ def manifest_path(root: Path, folder: str, size: int) -> Path:
     return root / MANIFESTS / f"{digest}-{size}.json"
 
 
+def _manifests_folder_ok(root: Path) -> bool:
+    """Whether the manifests' folder is absent or a real folder: one that is a link (or a
+    file) is not tlgui's, and nothing is read, written or removed through it."""
+    try:
+        return stat.S_ISDIR(os.lstat(root / MANIFESTS).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def read_manifests(root: Path) -> list[Manifest]:
     """Every readable manifest; damaged ones are skipped (their entries count as of no
     known dataset)."""
+    if not _manifests_folder_ok(root):
+        log.warning("ignoring %s: not a folder tlgui made", root / MANIFESTS)
+        return []
     out = []
     for f in _scan(root / MANIFESTS):
         if not _MANIFEST.fullmatch(f.name):
@@ -266,6 +280,8 @@ def _read_manifest(path: Path) -> Manifest | None:
 
 def record(root: Path, folder: str, size: int, keys: Iterable[str]) -> None:
     """Adds ``keys`` to the manifest of ``folder`` at ``size`` (written atomically)."""
+    if not _manifests_folder_ok(root):
+        return
     path = manifest_path(root, folder, size)
     old = _read_manifest(path)
     merged = set(keys)
