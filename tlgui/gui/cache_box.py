@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import shiboken6
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -108,9 +109,18 @@ class CacheBox(QGroupBox):
         if self.job is not None and self.job.is_running():
             return
         self.clear_button.setEnabled(False)
-        self.job = start_job(name, fn, on_success=done, on_failure=self._failed,
-                             on_finish=lambda: self.clear_button.setEnabled(True),
-                             parent=self)
+        # No Qt parent: a job outlives a dialog deleted while it walks (the dialog only
+        # cancels it); its callbacks then find the box gone and do nothing.
+        self.job = start_job(name, fn, on_success=self._if_alive(done),
+                             on_failure=self._if_alive(self._failed),
+                             on_finish=self._if_alive(
+                                 lambda: self.clear_button.setEnabled(True)))
+
+    def _if_alive(self, slot: Any) -> Any:
+        def call(*args: Any) -> None:
+            if shiboken6.isValid(self):
+                slot(*args)
+        return call
 
     def _show_summary(self, s: cc.CacheSummary) -> None:
         text = f"{cc.format_size(s.nbytes)} in {s.entries:,} decoded images"
