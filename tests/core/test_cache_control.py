@@ -269,3 +269,22 @@ def test_a_linked_manifests_folder_is_neither_read_written_nor_cleared(tmp_path:
     assert cc.inspect(root).datasets == [] and cc.inspect(root).entries == 2
     assert cc.clear(root).entries == 2 and cc.prune(root, limit=0).datasets == []
     assert theirs.is_file() and (root / idx.MANIFESTS).is_symlink()
+
+
+def test_eviction_and_clear_stop_when_cancelled(tmp_path: Path) -> None:
+    import threading
+
+    from tlgui.core.errors import Cancelled
+
+    root = tmp_path / "cache"
+    store = PixelStore(root, limit=10**9)
+    _fake(tmp_path / "ds", 3, store)
+    del store
+    gc.collect()
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        cc.evict(root, 0, cancel=cancel)
+    with pytest.raises(Cancelled):
+        cc.clear(root, cancel=cancel)
+    assert cc.inspect(root).entries == 3  # nothing removed once cancelled

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tlgui.core import cache_index as idx
 from tlgui.core.atomic import atomic_write_json
-from tlgui.core.errors import ConfigError, TlguiError
+from tlgui.core.errors import Cancelled, ConfigError, TlguiError
 from tlgui.core.events import Report, StageProgress, ignore
 from tlgui.core.paths import cache_dir, data_dir
 
@@ -38,6 +38,7 @@ MAX_LIMIT = 10**15
 EVICT_TO = 0.9
 # The ledger is only an estimate (two processes may add to it at once): walk at least daily.
 LEDGER_MAX_AGE_S = 86400.0
+_CHECK_EVERY = 1000
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
           "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20,
           "gib": 2**30, "tib": 2**40}
@@ -199,7 +200,8 @@ def clear(root: Path | None = None, report: Report = ignore,
     root = Path(root or pixels_dir())
     found = idx.Walk()
     gone = Removed()
-    for e in _entries(root, report, cancel, found):
+    for i, e in enumerate(_entries(root, report, cancel, found)):
+        _check(cancel, i)
         if idx.remove(e):
             gone.entries += bool(e.key)
             gone.nbytes += e.nbytes
@@ -235,10 +237,14 @@ def evict(root: Path, limit: int, protected: Collection[str] = frozenset(),
             total += e.nbytes
     if total > limit:
         target = int(limit * EVICT_TO)
-        for e in sorted((e for e in entries if e.key and e.key not in protected),
-                        key=lambda e: e.mtime_ns):
+        oldest = sorted((e for e in entries if e.key and e.key not in protected),
+                        key=lambda e: e.mtime_ns)
+        for i, e in enumerate(oldest):
             if total <= target:
                 break
+            if cancel is not None and cancel.is_set() and i % _CHECK_EVERY == 0:
+                _write_ledger(root, idx.Ledger(total, time.time()))
+                raise Cancelled("Trimming the cache cancelled.")
             if idx.remove(e):
                 total -= e.nbytes
                 gone.entries += 1
@@ -267,7 +273,8 @@ def prune(root: Path | None = None, limit: int | None = None, report: Report = i
     found = idx.Walk()
     gone = Removed()
     existing = set()
-    for e in _entries(root, report, cancel, found):
+    for i, e in enumerate(_entries(root, report, cancel, found)):
+        _check(cancel, i)
         if e.key in orphan:
             if idx.remove(e):
                 gone.entries += 1
@@ -308,6 +315,13 @@ def add_to_ledger(root: Path, written: int) -> None:
     ledger = idx.read_ledger(root)
     if ledger is not None and written:
         _write_ledger(root, idx.Ledger(ledger.nbytes + written, ledger.walked_at))
+
+
+def _check(cancel: threading.Event | None, done: int) -> None:
+    """Raises ``Cancelled`` when asked, looking every thousand files (removing one takes
+    up to a quarter of a millisecond)."""
+    if cancel is not None and done % _CHECK_EVERY == 0 and cancel.is_set():
+        raise Cancelled("Cleaning the cache cancelled.")
 
 
 def _write_ledger(root: Path, ledger: idx.Ledger) -> None:
