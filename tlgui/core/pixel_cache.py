@@ -28,7 +28,6 @@ from tlgui.core.resize import resize_to_square
 log = logging.getLogger(__name__)
 
 
-
 class PixelCache(PixelStore):
     """A folder of decoded, resized images that decodes what it lacks.
 
@@ -127,7 +126,11 @@ def fill_cache(samples: Sequence[Sample], size: int, cache: PixelCache,
         if not cache.contains(samples[i], size):
             cache.get(samples[i], size)
 
-    return _each(samples, work, report, cancel or threading.Event(), None)
+    cancel = cancel or threading.Event()
+    try:
+        return _each(samples, work, report, cancel, None)
+    finally:
+        cache.settle(samples, size, cancel)
 
 
 def iter_pixels(
@@ -178,6 +181,7 @@ def iter_pixels(
             pending = ahead
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        cache.settle(samples, size, cancel)
 
 
 def load_pixels(
@@ -208,7 +212,11 @@ def load_pixels(
     def work(i: int) -> None:
         out[i] = cache.get(samples[i], size)
 
-    problems = _each(samples, work, report, cancel or threading.Event(), workers)
+    cancel = cancel or threading.Event()
+    try:
+        problems = _each(samples, work, report, cancel, workers)
+    finally:
+        cache.settle(samples, size, cancel)
     if not problems:  # the usual case: no copy of a few hundred MB
         return out, np.arange(n), problems
     failed = {p.path for p in problems}

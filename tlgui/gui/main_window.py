@@ -122,7 +122,8 @@ class MainWindow(QMainWindow):
         self.export_action = action("export", "Export…", self.open_export_dialog, "Ctrl+E")
         bar.addSeparator()
         self.engine_action = action("engine", "Engine…", self.open_engine_settings)
-        self.engine_action.setToolTip("Choose the backend the engine process trains with")
+        self.engine_action.setToolTip("Choose the backend the engine process trains with; "
+                                      "see and clear the decoded-image cache")
         paste = QAction("Paste images to classify", self)  # Ctrl+V anywhere; not on the bar
         paste.setShortcut(QKeySequence(QKeySequence.StandardKey.Paste))
         paste.triggered.connect(self.paste)
