@@ -41,12 +41,14 @@ def thumbnails(qapp) -> Iterator[ThumbnailCache]:  # type: ignore[no-untyped-def
 
 
 def evaluation(tmp_path: Path) -> Evaluation:
-    """10 right per class; class i taken for i+1 (i % 5 times); 40 of class_123 for 007."""
+    """10 right per class; class i taken for i+1 (i % 5 times); 40 of class_123 for 007,
+    3 of class_004 for class_009."""
     confusion = np.zeros((N, N), dtype=np.int64)
     np.fill_diagonal(confusion, 10)
     for i in range(N):
         confusion[i, (i + 1) % N] += i % 5
     confusion[WORST, INTO] = 40
+    confusion[4, 9] = 3  # both among the worst: in the matrix
     misses = [Miss(tmp_path / f"m{k}.jpg", WORST, INTO, 0.9, 0.05) for k in range(40)]
     misses += [Miss(tmp_path / f"n{i}.jpg", i, (i + 1) % N, 0.6, 0.2)
                for i in range(N) if i % 5]
@@ -94,7 +96,7 @@ def test_evaluate_tab_sorts_filters_and_lists_top_confusions(  # type: ignore[no
     assert column(top, 0)[:1] == [NAMES[WORST]] and column(top, 1)[:1] == [NAMES[INTO]]
     assert column(top, 2)[0] == "40"
     assert column(top, 3)[0] == f"{40 / (10 + 40 + WORST % 5):.1%}"
-    assert top.model().rowCount() == N + 1 - N // 5  # i % 5 == 0 rows have none
+    assert top.model().rowCount() == N + 2 - N // 5  # i % 5 == 0 rows have none
 
     # Sorting by name, then by recall.
     header = panel.metrics.horizontalHeader()
@@ -126,11 +128,16 @@ def test_evaluate_tab_sorts_filters_and_lists_top_confusions(  # type: ignore[no
     assert panel.gallery.count() == 40
     assert NAMES[WORST] in panel.gallery_title.text()
     assert panel.show_all_button.isVisibleTo(panel)
+    assert not panel.confusion.currentIndex().isValid(), "class_007 is not in the matrix"
     reviewed: list[int] = []
     panel.review_requested.connect(reviewed.append)
     panel.gallery.setCurrentRow(3)
     panel.review_button.click()
     assert reviewed == [3], "the review starts at that image among all mistakes"
+    # A confusion whose classes are both in the matrix: its cell is chosen there too.
+    row = list(zip(column(top, 0), column(top, 1), strict=True)).index((NAMES[4], NAMES[9]))
+    top.doubleClicked.emit(top.model().index(row, 0))
+    assert matrix.pair(panel.confusion.currentIndex()) == (4, 9) == panel.pair
     panel.show_all_button.click()
     assert panel.gallery.count() == MAX_GALLERY < len(ev.misses)
     assert f"{len(ev.misses)}, the first {MAX_GALLERY} shown" in panel.gallery_title.text()

@@ -50,7 +50,7 @@ from tlgui.gui.thumbnails import ThumbnailCache
 
 MAX_GALLERY = 300
 FEW = 12  # up to this many classes: the whole matrix, names on both sides, label order
-MATRIX_MAX = 20  # classes the matrix shows at once when there are more
+MATRIX_MAX = 18  # classes the matrix shows at once when there are more (fits 1280 px)
 MISS_ROLE = Qt.ItemDataRole.UserRole + 10
 
 
@@ -291,8 +291,14 @@ class EvaluatePanel(QWidget):
 
     def _confusion_chosen(self, index: QModelIndex) -> None:
         pair = index.data(PAIR_ROLE)
-        if pair is not None:
-            self.show_pair(pair)
+        if pair is None:
+            return
+        self.show_pair(pair)
+        labels = self.confusion_model.labels
+        if pair[0] in labels and pair[1] in labels:  # its cell, when the matrix has it
+            cell = self.confusion_model.index(labels.index(pair[0]), labels.index(pair[1]))
+            self.confusion.setCurrentIndex(cell)
+            self.confusion.scrollTo(cell)
 
     def show_pair(self, pair: tuple[int, int | None] | None) -> None:
         """Shows the mistakes of one confusion in the gallery (predicted None: any other
