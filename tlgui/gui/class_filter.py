@@ -25,7 +25,22 @@ from tlgui.core.confusions import matching_classes
 _Index = QModelIndex | QPersistentModelIndex
 
 
-class SortedRowsModel(QAbstractTableModel):
+class HeadedTableModel(QAbstractTableModel):
+    """A flat table whose columns are its ``HEADERS``."""
+
+    HEADERS: tuple[str, ...] = ()
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+
+class SortedRowsModel(HeadedTableModel):
     """A table whose items (classes, confusions) show in a sorted order.
 
     Subclasses keep their items in their own order and say, per item, its sort key

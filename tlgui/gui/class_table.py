@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     QRect,
@@ -21,7 +20,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QStyleOptionViewItem
 
-from tlgui.gui.class_filter import SortedRowsModel
+from tlgui.gui.class_filter import HeadedTableModel, SortedRowsModel
 from tlgui.gui.thumbnails import ThumbnailDelegateBase, draw_thumbnail
 
 if TYPE_CHECKING:
@@ -77,9 +76,6 @@ class ClassTableModel(SortedRowsModel):
         """The largest number the count columns show."""
         return max((row[1] for row in self._rows), default=0)
 
-    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
     def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
@@ -92,12 +88,6 @@ class ClassTableModel(SortedRowsModel):
             return row[4]
         if role == Qt.ItemDataRole.ToolTipRole and col == 0:
             return row[0]
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
         return None
 
 
@@ -120,7 +110,7 @@ class ThumbStripDelegate(ThumbnailDelegateBase):
         return QSize(STRIP_MIN * (STRIP_SIZE + 4) + 4, STRIP_SIZE + 8)
 
 
-class ProblemTableModel(QAbstractTableModel):
+class ProblemTableModel(HeadedTableModel):
     """The skipped files: where (relative to the dataset) and why.
 
     A model, so that a folder with 20,000 stray files costs a list, not 40,000 items
@@ -143,9 +133,6 @@ class ProblemTableModel(QAbstractTableModel):
     def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._problems)
 
-    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
     def shown_path(self, row: int) -> str:
         path = self._problems[row].path
         try:
@@ -163,10 +150,4 @@ class ProblemTableModel(QAbstractTableModel):
             return str(problem.path) if col == 0 else problem.reason
         if role == self.PATH_ROLE:
             return str(problem.path)
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
         return None

@@ -83,9 +83,6 @@ class ClassMetricsModel(SortedRowsModel):
         return [-1.0 if math.isnan(v) else v
                 for v in (getattr(m, attr) for m in self.ev.per_class)]
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or self.ev is None:
             return None
@@ -101,12 +98,6 @@ class ClassMetricsModel(SortedRowsModel):
             return RIGHT
         if role == Qt.ItemDataRole.ToolTipRole and col == self.CLASS:
             return m.name
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
         return None
 
 
@@ -228,9 +219,6 @@ class TopConfusionsModel(SortedRowsModel):
             return [c.count for c in self.rows]
         return [c.share for c in self.rows] if column == 3 else None
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
@@ -247,12 +235,6 @@ class TopConfusionsModel(SortedRowsModel):
             return (f"{c.count} of the {self.names[c.true_label]} images "
                     f"({pct(c.share)}) were predicted as {self.names[c.predicted_label]}. "
                     "Double-click to see them.")
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
         return None
 
 
