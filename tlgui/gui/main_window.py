@@ -268,7 +268,9 @@ class MainWindow(QMainWindow):
 
     def _show_progress(self, event: object) -> None:
         if isinstance(event, StageProgress):
-            count = f" ({event.done}/{event.total})" if event.total else ""
+            # A step that does not know its total (a scan) still shows that it moves on.
+            count = (f" ({event.done:,}/{event.total:,})" if event.total
+                     else f" ({event.done:,} so far)" if event.done else "")
             finished = bool(event.total) and event.done >= event.total
             # A finished step's line goes soon: it must not read as work still running.
             self.statusBar().showMessage(f"{event.message}{count}", 1500 if finished else 4000)
