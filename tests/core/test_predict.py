@@ -24,6 +24,7 @@ from tlgui.core.predict import (
     Prediction,
     Predictor,
     collect_images,
+    collect_inputs,
     load_image,
     safe_folder_name,
     sort_into,
@@ -376,3 +377,26 @@ def test_ctrl_c_during_predict_leaves_no_csv(model_file: Path, tmp_path: Path,
     assert len(calls) == 2  # stopped within a batch
     assert not out_csv.exists()
     assert not out_csv.parent.exists() or not os.listdir(out_csv.parent)
+
+
+def test_each_file_is_collected_once_however_it_is_reached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    photos = _many_images(tmp_path / "photos", 3)
+    (photos / "sub").mkdir()
+    make_image(COLORS["red"], (40, 40), 9).save(photos / "sub" / "b.png", "PNG")
+    (photos / "link.png").symlink_to(photos / "001.png")  # another name, same file
+    (tmp_path / "alias").symlink_to(photos)  # another way to the same folder
+    monkeypatch.chdir(tmp_path)
+    given = [Path("photos"), tmp_path / "alias" / "002.png", photos / "sub" / "b.png",
+             Path("photos/sub/../000.png"), tmp_path / "missing.png"]
+    files, _ = collect_inputs(given)
+    # What one realpath per file gives (the rule before looking once per folder).
+    seen: set[str] = set()
+    expected = []
+    for p in [Path("photos") / n for n in ("000.png", "001.png", "002.png", "link.png")] \
+            + [Path("photos/sub/b.png"), *given[1:]]:
+        if os.path.realpath(p) not in seen:
+            seen.add(os.path.realpath(p))
+            expected.append(p)
+    assert files == expected
+    assert [p.name for p in files] == ["000.png", "001.png", "002.png", "b.png", "missing.png"]

@@ -160,9 +160,27 @@ def collect_inputs(paths: Iterable[str | Path]) -> tuple[list[Path], dict[Path, 
     out: list[Path] = []
     reasons: dict[Path, str] = {}
     seen: set[str] = set()
+    real_folders: dict[str, str] = {}
+
+    def key_of(p: Path) -> str:
+        # A file that is not a link lies where its folder really is: one look at the
+        # file and one ``realpath`` per folder, not one per file (each looks at every
+        # folder above it; 100,000 files took 1.4 s).
+        text = os.fspath(p)
+        folder, name = os.path.split(text)
+        try:
+            if folder and name not in ("", ".", "..") \
+                    and not stat.S_ISLNK(os.lstat(text).st_mode):
+                real = real_folders.get(folder)
+                if real is None:
+                    real = real_folders[folder] = _key(Path(folder))
+                return os.path.join(real, name)
+        except (OSError, ValueError):
+            pass
+        return _key(p)
 
     def add(p: Path, reason: str | None = None) -> None:
-        key = _key(p)
+        key = key_of(p)
         if key not in seen:
             seen.add(key)
             out.append(p)
