@@ -8,6 +8,7 @@ or lies in the folder of an image given by name, is refused before any work.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -58,9 +59,8 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
         collect_inputs,
         model_file_of,
         sort_into,
-        write_csv,
     )
-    from tlgui.core.prediction import check_csv_destination
+    from tlgui.core.prediction import Prediction, check_csv_destination, prediction_csv
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1 (got {args.top_k}).")
@@ -72,9 +72,11 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
     model = model_file_of(args.model)
     overwrite = getattr(args, "overwrite", False)
     _check_apart(args)
+    # Walked once: the CSV check and the classification see the same files.
+    files, unreadable = collect_inputs(args.paths)
     if args.csv:
-        check_csv_destination(args.csv, inputs=args.paths, files=collect_inputs(args.paths)[0],
-                              model=model, overwrite=overwrite)
+        check_csv_destination(args.csv, inputs=args.paths, files=files, model=model,
+                              overwrite=overwrite)
     if args.sort_into:
         check_sort_destination(args.sort_into, args.paths)
     explain_dir = getattr(args, "explain", None)
@@ -86,21 +88,32 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
     if predictor.loaded.meta.get("class_names_missing"):
         _say(f"warning: {printable(model.name)} holds no class names (it was not saved by "
              "tlgui); classes are shown as class_0, class_1, ...")
-    k = min(args.top_k, len(predictor.class_names))
-    cancel = threading.Event()
-    with ctrl_c_cancels(cancel, "the prediction"):
-        rows = predictor.predict_paths(args.paths, k, report, cancel=cancel,
-                                       batch_size=args.batch_size)
-    if not rows:
+    if not files:
         _say(f"No image files found in {', '.join(printable(p) for p in args.paths)}.")
         return 1
-    failed = sum(r.error is not None for r in rows)
-    if args.csv:
+    k = min(args.top_k, len(predictor.class_names))
+    cancel = threading.Event()
+    # The rows are kept only for what needs them all at the end; a CSV gets each batch
+    # as it comes, so 100,000 files take the memory of a few batches.
+    keep = not args.csv or bool(args.sort_into) or bool(explain_dir)
+    rows: list[Prediction] = []
+    total = failed = 0
+    with ctrl_c_cancels(cancel, "the prediction"), contextlib.ExitStack() as stack:
         # With a threshold the CSV says which rows fell below it (``unsure``).
-        written = write_csv(rows, args.csv, k, overwrite=overwrite, inputs=args.paths,
-                            model=model, report=report,
-                            min_confidence=args.min_confidence or None)
-        _say(f"CSV written to {printable(written)}")
+        csv_out = stack.enter_context(prediction_csv(
+            args.csv, k, min_confidence=args.min_confidence or None, overwrite=overwrite,
+            inputs=args.paths, files=files, model=model, report=report)) \
+            if args.csv else None
+        for batch in predictor.iter_predictions(files, unreadable, k, report, cancel,
+                                                args.batch_size):
+            if csv_out is not None:
+                csv_out.write(batch)
+            total += len(batch)
+            failed += sum(r.error is not None for r in batch)
+            if keep:
+                rows += batch
+    if csv_out is not None:
+        _say(f"CSV written to {printable(csv_out.path)}")
     else:
         for r in rows:
             if r.error:
@@ -108,7 +121,7 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
             else:
                 tops = "\t".join(f"{printable(c)} {p:.3f}" for c, p in r.top)
                 _say(f"{printable(r.path)}\t{tops}")
-    _say(f"{len(rows) - failed} image(s) classified, {failed} unreadable.")
+    _say(f"{total - failed} image(s) classified, {failed} unreadable.")
     if args.sort_into:
         with ctrl_c_cancels(cancel, "the sorting"):
             counts = sort_into(rows, args.sort_into, args.min_confidence, args.paths, report,
@@ -122,4 +135,4 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
                                   [r.path for r in rows if r.error is None], explain_dir,
                                   report, batch_size=min(args.batch_size, 16))
         _say(f"{len(maps)} heat map(s) written to {printable(explain_dir)}")
-    return 0 if failed < len(rows) else 1
+    return 0 if failed < total else 1

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tests.imagegen import make_dataset
-from tlgui.core.dataset import scan
+from tlgui.core.config import SplitConfig
+from tlgui.core.dataset import Sample, scan
 from tlgui.core.errors import Cancelled
 from tlgui.core.evaluate import (
     confusion_matrix,
@@ -19,7 +20,8 @@ from tlgui.core.evaluate import (
     per_class_metrics,
     summarize,
 )
-from tlgui.core.pixel_cache import PixelCache
+from tlgui.core.events import Event, StageProgress
+from tlgui.core.pixel_cache import PixelCache, load_pixels
 
 
 def test_confusion_precision_recall() -> None:
@@ -73,3 +75,56 @@ def test_evaluate_model_on_a_split(tmp_path: Path) -> None:
     cancel.set()
     with pytest.raises(Cancelled):
         evaluate_model(Model(), 32, ds, cache=PixelCache(tmp_path / "c"), cancel=cancel)
+
+
+class _CountingCache(PixelCache):
+    """A pixel cache that counts the images handed out."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.handed = 0
+        self.lock = threading.Lock()
+
+    def get(self, sample: Sample, size: int) -> np.ndarray:
+        with self.lock:
+            self.handed += 1
+        return super().get(sample, size)
+
+
+def test_evaluation_streams_in_chunks_and_matches_all_at_once(tmp_path: Path) -> None:
+    ds = scan(make_dataset(tmp_path / "d", per_class=15), SplitConfig(validation_fraction=0.6))
+    n = len(ds.validation)
+    cache = _CountingCache(tmp_path / "c")
+    held: list[int] = []  # at each model call: images handed out but not yet classified
+    classified = [0]
+
+    class Model(_ByColour):
+        def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+            held.append(cache.handed - classified[0])
+            classified[0] += len(x)
+            return super().__call__(x)  # channels in RGB order: most images are misses
+
+    ev = evaluate_model(Model(), 32, ds, cache=cache, batch_size=2, chunk=4)
+    assert n == 27 and ev.total == n
+    # Never more than the chunk being classified and the next one decoded.
+    assert max(held) <= 8 and len(held) == sum((min(4, n - s) + 1) // 2
+                                               for s in range(0, n, 4))
+    pixels, kept, _ = load_pixels(ds.validation, 32, PixelCache(tmp_path / "c"))
+    whole = summarize([ds.validation[i].path for i in kept],
+                      np.array([ds.validation[i].label for i in kept]),
+                      Model()(pixels), ds.class_names)
+    assert ev.misses and ev.misses == whole.misses
+    assert ev.confusion.tolist() == whole.confusion.tolist()
+    assert ev.accuracy == whole.accuracy and ev.per_class == whole.per_class
+
+
+def test_evaluation_progress_covers_the_whole_split(tmp_path: Path) -> None:
+    ds = scan(make_dataset(tmp_path / "d", per_class=10), SplitConfig(validation_fraction=0.5))
+    events: list[Event] = []
+    evaluate_model(_ByColour(), 32, ds, cache=PixelCache(tmp_path / "c"),
+                   report=events.append, batch_size=2, chunk=4)
+    progress = [(e.done, e.total) for e in events if isinstance(e, StageProgress)]
+    n = len(ds.validation)
+    assert progress[0] == (0, n) and progress[-1] == (n, n)
+    assert all(total == n for _, total in progress)
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress)

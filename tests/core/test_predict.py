@@ -24,6 +24,7 @@ from tlgui.core.predict import (
     Prediction,
     Predictor,
     collect_images,
+    collect_inputs,
     load_image,
     safe_folder_name,
     sort_into,
@@ -264,3 +265,138 @@ def test_predict_command_errors(model_file: Path, photos: Path, tmp_path: Path,
     assert main(["predict", str(model_file), str(tmp_path / "nothing")]) == 1
     assert "No image files found" in capsys.readouterr().out
     assert not (photos / "out").exists()
+
+
+def _many_images(folder: Path, n: int) -> Path:
+    folder.mkdir(parents=True)
+    colors = list(COLORS.values())
+    for i in range(n):
+        make_image(colors[i % len(colors)], (40, 40), i).save(folder / f"{i:03d}.png", "PNG")
+    return folder
+
+
+def test_predictions_stream_in_bounded_batches(predictor: Predictor, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import tlgui.core.predict as predict_module
+
+    files, reasons = predict_module.collect_inputs([_many_images(tmp_path / "in", 21)])
+    real_load = predict_module.load_image
+    real_model = Predictor.predict_pixels
+    lock = threading.Lock()
+    loaded = [0]
+    ahead: list[int] = []  # at each model call: images decoded but not yet classified
+    classified = [0]
+
+    def load(path: Path, size: int) -> np.ndarray:
+        with lock:
+            loaded[0] += 1
+        return real_load(path, size)
+
+    def model(self: Predictor, pixels: np.ndarray) -> np.ndarray:
+        with lock:
+            ahead.append(loaded[0] - classified[0])
+        classified[0] += len(pixels)
+        return real_model(self, pixels)
+
+    monkeypatch.setattr(predict_module, "load_image", load)
+    monkeypatch.setattr(Predictor, "predict_pixels", model)
+    batches = list(predictor.iter_predictions(files, reasons, batch_size=4))
+    assert [len(b) for b in batches] == [4, 4, 4, 4, 4, 1]
+    assert [r.path for b in batches for r in b] == files
+    # Never more than this batch and the next one decoded: memory is two batches.
+    assert len(ahead) == 6 and max(ahead) <= 8
+    monkeypatch.undo()
+    assert [b for batch in batches for b in batch] == predictor.predict_paths(
+        [tmp_path / "in"], batch_size=4)
+
+
+def test_csv_is_written_as_it_goes_and_named_at_the_end(
+        predictor: Predictor, photos: Path, tmp_path: Path) -> None:
+    from tlgui.core.predict import collect_inputs
+    from tlgui.core.prediction import prediction_csv
+
+    files, reasons = collect_inputs([photos])
+    out = tmp_path / "out" / "p.csv"
+    sizes = []
+    rows: list[Prediction] = []
+    with prediction_csv(out, 2, min_confidence=0.5, inputs=[photos], files=files) as csv_out:
+        for batch in predictor.iter_predictions(files, reasons, 2, batch_size=2):
+            csv_out.write(batch)
+            rows += batch
+            (temp,) = [p for p in out.parent.iterdir() if p.name.startswith(TEMP_PREFIX)]
+            sizes.append(temp.stat().st_size)
+            assert not out.exists()
+    assert len(sizes) == (len(files) + 1) // 2 >= 3
+    assert sizes == sorted(set(sizes))  # grew with every batch
+    assert os.listdir(out.parent) == ["p.csv"] and out.stat().st_size == sizes[-1]
+    # The same bytes as a CSV written at once from all the rows.
+    at_once = write_csv(rows, tmp_path / "once.csv", 2, min_confidence=0.5)
+    assert out.read_bytes() == at_once.read_bytes()
+
+
+def test_a_failed_stream_leaves_no_csv_and_keeps_the_old_one(tmp_path: Path) -> None:
+    from tlgui.core.prediction import prediction_csv
+
+    out = tmp_path / "p.csv"
+    out.write_text("the earlier results\n")
+    row = Prediction(tmp_path / "a.jpg", (("cat", 0.9),))
+
+    def cancelled_midway() -> None:
+        with prediction_csv(out, 1, overwrite=True) as csv_out:
+            csv_out.write([row] * 3)
+            assert csv_out.rows == 3 and out.read_text() == "the earlier results\n"
+            raise Cancelled("Prediction cancelled.")
+
+    with pytest.raises(Cancelled):
+        cancelled_midway()
+    assert out.read_text() == "the earlier results\n"
+    assert os.listdir(tmp_path) == ["p.csv"]
+
+
+def test_ctrl_c_during_predict_leaves_no_csv(model_file: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import signal
+
+    images = _many_images(tmp_path / "in", 12)
+    out_csv = tmp_path / "results" / "preds.csv"
+    real_model = Predictor.predict_pixels
+    calls = []
+
+    def model(self: Predictor, pixels: np.ndarray) -> np.ndarray:
+        calls.append(len(pixels))
+        if len(calls) == 2:  # one batch is in the temp file already
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_model(self, pixels)
+
+    monkeypatch.setattr(Predictor, "predict_pixels", model)
+    code = main(["predict", str(model_file), str(images), "--csv", str(out_csv),
+                 "--batch-size", "2"])
+    err = capsys.readouterr().err
+    assert code == 1 and "cancelled" in err.lower() and "Traceback" not in err
+    assert len(calls) == 2  # stopped within a batch
+    assert not out_csv.exists()
+    assert not out_csv.parent.exists() or not os.listdir(out_csv.parent)
+
+
+def test_each_file_is_collected_once_however_it_is_reached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    photos = _many_images(tmp_path / "photos", 3)
+    (photos / "sub").mkdir()
+    make_image(COLORS["red"], (40, 40), 9).save(photos / "sub" / "b.png", "PNG")
+    (photos / "link.png").symlink_to(photos / "001.png")  # another name, same file
+    (tmp_path / "alias").symlink_to(photos)  # another way to the same folder
+    monkeypatch.chdir(tmp_path)
+    given = [Path("photos"), tmp_path / "alias" / "002.png", photos / "sub" / "b.png",
+             Path("photos/sub/../000.png"), tmp_path / "missing.png"]
+    files, _ = collect_inputs(given)
+    # What one realpath per file gives (the rule before looking once per folder).
+    seen: set[str] = set()
+    expected = []
+    for p in [Path("photos") / n for n in ("000.png", "001.png", "002.png", "link.png")] \
+            + [Path("photos/sub/b.png"), *given[1:]]:
+        if os.path.realpath(p) not in seen:
+            seen.add(os.path.realpath(p))
+            expected.append(p)
+    assert files == expected
+    assert [p.name for p in files] == ["000.png", "001.png", "002.png", "b.png", "missing.png"]

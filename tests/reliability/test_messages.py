@@ -3,8 +3,10 @@ and the reason in words; CSV cells that a spreadsheet cannot run."""
 
 from __future__ import annotations
 
+import builtins
 import csv
 import errno
+import io
 import logging
 import os
 import subprocess
@@ -118,8 +120,21 @@ def test_csv_on_a_full_disk_names_the_csv(model: Path, tmp_path: Path,
             return real[name](self, data, *args, **kwargs)
         return write
 
+    class FullFile(io.BufferedWriter):
+        def write(self, data: Any) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    real_open = builtins.open
+
+    def full_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        # The CSV is written a batch at a time into its temp file.
+        if "w" in mode and os.path.basename(os.fspath(file)).startswith(".tlgui-tmp-"):
+            return FullFile(real_open(file, "wb", buffering=0))
+        return real_open(file, mode, *args, **kwargs)
+
     for name in real:
         monkeypatch.setattr(Path, name, full(name))
+    monkeypatch.setattr(builtins, "open", full_open)
     assert main(["predict", str(model), str(photos), "--csv", str(out)]) == 1
     err = capsys.readouterr().err
     assert "Errno" not in err and "Traceback" not in err, err

@@ -53,9 +53,14 @@ def _cell(value: Cell) -> str:
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> str:
     """The CSV text of a header and rows; ``str`` cells are text (``text_cell``),
     anything else a number (six decimals)."""
+    return csv_lines([list(header)]) + csv_lines(rows)
+
+
+def csv_lines(rows: Iterable[Sequence[Cell]]) -> str:
+    """The CSV text of rows alone, cells as in ``csv_text``: a file written a few rows
+    at a time reads the same as one written at once."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([text_cell(h) for h in header])
     for row in rows:
         writer.writerow([_cell(c) for c in row])
     return buf.getvalue()

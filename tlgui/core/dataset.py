@@ -12,7 +12,9 @@ import os
 import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -22,6 +24,7 @@ from tlgui.core.dataset_checks import (  # noqa: F401 - the limits are imported 
     MAX_IMBALANCE,
     MIN_CLASS_IMAGES,
     class_warnings,
+    content_digest,
     find_conflicts,
     stratified_split,
 )
@@ -40,7 +43,7 @@ from tlgui.core.entries import (
 )
 from tlgui.core.errors import Cancelled, DatasetError, os_reason
 from tlgui.core.events import Report, StageProgress, ignore
-from tlgui.core.imageio import MIN_SIDE, probe
+from tlgui.core.imageio import MIN_SIDE, probe_sized
 
 Layout = Literal["class_folders", "split_folders"]
 SPLIT_NAMES: dict[str, tuple[str, ...]] = {
@@ -49,9 +52,16 @@ SPLIT_NAMES: dict[str, tuple[str, ...]] = {
     "test": ("test", "testing"),
 }
 LITTER_NAMES = frozenset({"thumbs.db", "desktop.ini", "ehthumbs.db", "icon\r"})
+# Files up to this size are read whole when their header is probed, and hashed then for
+# the duplicate check: one open per file instead of two. Larger files (photos) are only
+# hashed when another class holds a file of exactly the same size.
+WHOLE_READ_BYTES = 64 * 1024
+# Threads looking at files, and files handed to them ahead of the one being taken.
+SCAN_THREADS = 8
+LOOK_AHEAD = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One usable image: its file, label index and the file facts the cache keys on."""
 
@@ -202,46 +212,83 @@ def _find_split_dirs(listing: _Listing) -> dict[str, Path] | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """What looking at one file gave: a sample (and its digest when read whole), or why
+    it is not used."""
+
+    sample: Sample | None = None
+    digest: bytes | None = None
+    reason: str | None = None
+
+
+def _check(path: Path, label: int, min_side: int) -> _Checked:
+    try:
+        # Looked at without opening: a pipe or device is refused here, never read.
+        st = regular_file(path)
+        _, content = probe_sized(path, st.st_size, min_side, WHOLE_READ_BYTES)
+    except EntryProblem as exc:  # ImageProblem included
+        return _Checked(reason=exc.reason)
+    except OSError as exc:
+        return _Checked(reason=f"cannot read file ({os_reason(exc)})")
+    # Hashed now, while in memory: the duplicate check need not open it again.
+    digest = content_digest(content) if content is not None \
+        and len(content) == st.st_size else None
+    return _Checked(Sample(path, label, st.st_size, st.st_mtime_ns), digest)
+
+
 class _Scanner:
-    def __init__(self, report: Report, cancel: threading.Event, min_side: int) -> None:
+    """Walks class folders and looks at their files on a few threads, in walk order.
+
+    The threads overlap the waits for the disk (a cold folder is read mostly while
+    headers are parsed, not one file after another); results are taken in the order
+    the walk found the files, so the samples and problems are the same as one thread
+    would give, and at most ``LOOK_AHEAD`` files are being looked at at once.
+    """
+
+    def __init__(self, report: Report, cancel: threading.Event, min_side: int,
+                 pool: ThreadPoolExecutor) -> None:
         self.report = report
         self.cancel = cancel
         self.min_side = min_side
+        self.pool = pool
         self.problems: list[Problem] = []
+        self.digests: dict[Path, bytes] = {}
         self.done = 0
         self.last_report = 0.0
 
     def scan_class(self, folder: Path, label: int) -> list[Sample]:
-        samples = []
+        samples: list[Sample] = []
+        pending: deque[tuple[Path, Future[_Checked] | str]] = deque()
         for path, reason in walk_files(folder, skip=_is_litter):
             if self.cancel.is_set():
                 raise Cancelled("Scan cancelled.")
-            self.done += 1
-            now = time.monotonic()
-            if now - self.last_report > 0.1:
-                self.last_report = now
-                self.report(StageProgress("scan", self.done, 0,
-                                          f"Scanning {printable(folder.name)}"))
-            if reason is not None:
-                self.problems.append(Problem(path, reason))
-                continue
-            sample = self.check(path, label)
-            if sample is not None:
-                samples.append(sample)
+            pending.append((path, reason if reason is not None
+                            else self.pool.submit(_check, path, label, self.min_side)))
+            if len(pending) >= LOOK_AHEAD:
+                self._take(pending.popleft(), samples, folder)
+        while pending:
+            if self.cancel.is_set():
+                raise Cancelled("Scan cancelled.")
+            self._take(pending.popleft(), samples, folder)
         return samples
 
-    def check(self, path: Path, label: int) -> Sample | None:
-        try:
-            # Looked at without opening: a pipe or device is refused here, never read.
-            st = regular_file(path)
-            probe(path, self.min_side)
-        except EntryProblem as exc:  # ImageProblem included
-            self.problems.append(Problem(path, exc.reason))
-            return None
-        except OSError as exc:
-            self.problems.append(Problem(path, f"cannot read file ({os_reason(exc)})"))
-            return None
-        return Sample(path, label, st.st_size, st.st_mtime_ns)
+    def _take(self, item: tuple[Path, Future[_Checked] | str], samples: list[Sample],
+              folder: Path) -> None:
+        path, looked = item
+        self.done += 1
+        now = time.monotonic()
+        if now - self.last_report > 0.1:
+            self.last_report = now
+            self.report(StageProgress("scan", self.done, 0,
+                                      f"Scanning {printable(folder.name)}"))
+        checked = _Checked(reason=looked) if isinstance(looked, str) else looked.result()
+        if checked.sample is None:
+            self.problems.append(Problem(path, checked.reason or "not used"))
+            return
+        samples.append(checked.sample)
+        if checked.digest is not None:
+            self.digests[path] = checked.digest
 
 
 def scan(
@@ -281,7 +328,16 @@ def scan(
     if not stat.S_ISDIR(mode):
         raise DatasetError(f"{printable(root)} is {kind_of(mode)}, not a folder; choose the "
                            "folder that holds the class folders.")
-    scanner = _Scanner(report, cancel, min_side)
+    with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
+        try:
+            return _scan(root, split, report, cancel, min_side, pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _scan(root: Path, split: SplitConfig, report: Report, cancel: threading.Event,
+          min_side: int, pool: ThreadPoolExecutor) -> Dataset:
+    scanner = _Scanner(report, cancel, min_side, pool)
     top = _list_folder(root)
     split_dirs = _find_split_dirs(top)
     layout: Layout = "split_folders" if split_dirs else "class_folders"
@@ -316,13 +372,15 @@ def scan(
     class_names = tuple(names[i] for i in present)
 
     def relabel(items: list[Sample]) -> list[Sample]:
-        return [replace(s, label=remap[s.label]) for s in items]
+        return [Sample(s.path, remap[s.label], s.size, s.mtime_ns) for s in items]
 
-    parts = {k: relabel(v) for k, v in parts.items()}
+    if any(old != new for old, new in remap.items()):
+        parts = {k: relabel(v) for k, v in parts.items()}
     if layout == "class_folders":
         parts["train"], parts["validation"] = stratified_split(parts["train"], class_names, split)
     all_samples = parts["train"] + parts["validation"] + parts["test"]
-    conflicts = find_conflicts(all_samples, class_names)
+    conflicts = find_conflicts(all_samples, class_names, scanner.digests)
+    scanner.digests.clear()
     counts = dict.fromkeys(class_names, 0)
     for s in all_samples:
         counts[class_names[s.label]] += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 MIN_CLASS_IMAGES = 10
 MAX_IMBALANCE = 5.0
+DIGEST_SIZE = 16
 
 
 def stratified_split(
@@ -37,8 +39,18 @@ def stratified_split(
     return train, val
 
 
-def find_conflicts(samples: list[Sample], class_names: tuple[str, ...]) -> list[tuple[Path, ...]]:
-    """Finds byte-identical files under different classes; hashes only same-size files."""
+def find_conflicts(samples: list[Sample], class_names: tuple[str, ...],
+                   digests: Mapping[Path, bytes] | None = None) -> list[tuple[Path, ...]]:
+    """Finds byte-identical files under different classes; hashes only same-size files.
+
+    Args:
+        samples: the usable files.
+        class_names: the classes, in label order.
+        digests: ``content_digest`` of files already read whole (by the scan), so that
+            they are not opened again; the others are read here when their size is
+            shared with a file of another class.
+    """
+    known = digests or {}
     by_size: dict[int, list[Sample]] = defaultdict(list)
     for s in samples:
         by_size[s.size].append(s)
@@ -46,12 +58,14 @@ def find_conflicts(samples: list[Sample], class_names: tuple[str, ...]) -> list[
     for group in by_size.values():
         if len({s.label for s in group}) < 2:
             continue
-        by_hash: dict[str, list[Sample]] = defaultdict(list)
+        by_hash: dict[bytes, list[Sample]] = defaultdict(list)
         for s in group:
-            try:
-                digest = _digest(s.path)
-            except (OSError, EntryProblem):
-                continue
+            digest = known.get(s.path)
+            if digest is None:
+                try:
+                    digest = _digest(s.path)
+                except (OSError, EntryProblem):
+                    continue
             by_hash[digest].append(s)
         for same in by_hash.values():
             if len({s.label for s in same}) > 1:
@@ -59,12 +73,17 @@ def find_conflicts(samples: list[Sample], class_names: tuple[str, ...]) -> list[
     return conflicts
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
+def content_digest(data: bytes) -> bytes:
+    """The digest ``find_conflicts`` compares, of a file's whole content."""
+    return hashlib.blake2b(data, digest_size=DIGEST_SIZE).digest()
+
+
+def _digest(path: Path) -> bytes:
+    h = hashlib.blake2b(digest_size=DIGEST_SIZE)
     with open_regular(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+    return h.digest()
 
 
 def class_warnings(ds_counts: dict[str, int], empty: list[str]) -> list[str]:

@@ -10,6 +10,7 @@ is bounded whatever the files hold.
 from __future__ import annotations
 
 import contextlib
+import io
 import threading
 import warnings
 from collections.abc import Iterator
@@ -130,18 +131,50 @@ def probe(path: Path, min_side: int = MIN_SIDE) -> ImageHeader:
         size = regular_file(path).st_size
     except EntryProblem as exc:
         raise ImageProblem(exc.reason) from exc
-    if size == 0:
+    return probe_sized(path, size, min_side)[0]
+
+
+def probe_sized(path: Path, file_size: int, min_side: int = MIN_SIDE,
+                whole_up_to: int = 0) -> tuple[ImageHeader, bytes | None]:
+    """``probe`` for a file whose size a ``regular_file`` look just gave.
+
+    A file of at most ``whole_up_to`` bytes is read whole, in one read, and its header
+    parsed from those bytes: Pillow sees the same bytes as from the file, and the
+    caller gets them too (the scan hashes them for its duplicate check without opening
+    the file a second time). Larger files are parsed from the file, header only.
+
+    Args:
+        path: the file (a regular file, or a link to one: looked at by the caller).
+        file_size: its size in bytes, from that look.
+        min_side: smallest accepted width and height in pixels.
+        whole_up_to: read files up to this many bytes whole; 0 reads headers only.
+
+    Returns:
+        (the format and size, the file's bytes when it was read whole, else None).
+
+    Raises:
+        ImageProblem: with a reason a user understands.
+    """
+    if file_size == 0:
         raise ImageProblem("empty file (0 bytes)")
+    content = None
     with _as_image_problem("cannot read image header", "broken image header"), \
-            _open(path) as img:
-        fmt = img.format or "?"
-        width, height = img.size
+            open_regular(path) as fh:
+        if file_size <= whole_up_to:
+            # One more byte than allowed tells a file that grew since it was looked at.
+            content = fh.read(whole_up_to + 1)
+            if len(content) > whole_up_to:
+                content = None
+                fh.seek(0)
+        with Image.open(fh if content is None else io.BytesIO(content)) as img:
+            fmt = img.format or "?"
+            width, height = img.size
     if fmt not in SUPPORTED_FORMATS:
         raise ImageProblem(f"unsupported format {fmt}")
     _check_pixels(width, height)
     if min(width, height) < min_side:
         raise ImageProblem(f"too small ({width}x{height} px, the minimum is {min_side} px)")
-    return ImageHeader(fmt, width, height)
+    return ImageHeader(fmt, width, height), content
 
 
 @contextlib.contextmanager

@@ -129,8 +129,13 @@ def misclassified(paths: list[Path], y_true: np.ndarray, probs: np.ndarray) -> t
             confidence=float(probs[i, pred[i]]),
             true_probability=float(probs[i, y_true[i]]),
         ))
-    misses.sort(key=lambda m: (m.true_probability, -m.confidence))
-    return tuple(misses)
+    return worst_first(misses)
+
+
+def worst_first(misses: list[Miss]) -> tuple[Miss, ...]:
+    """Misses sorted worst first: the least probability given to the right class, ties to
+    the more confident wrong choice, then in the order given (the sort is stable)."""
+    return tuple(sorted(misses, key=lambda m: (m.true_probability, -m.confidence)))
 
 
 def summarize(paths: list[Path], y_true: np.ndarray, probs: np.ndarray,

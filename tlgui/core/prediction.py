@@ -12,13 +12,16 @@ lost to an encoding error after the images were classified.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable, Sequence
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from tlgui.core.atomic import atomic_path
-from tlgui.core.csv_cells import FORMULA_START, Cell, csv_text, spreadsheet_safe
+from tlgui.core.csv_cells import FORMULA_START, Cell, csv_lines, spreadsheet_safe
 from tlgui.core.destinations import check_not_input, check_output
 from tlgui.core.entries import printable, undecodable
 from tlgui.core.events import Notice, Report, ignore
@@ -50,8 +53,8 @@ class Prediction:
 
 
 # Kept importable from here: older code imports them from this module.
-__all__ = ["FORMULA_START", "Prediction", "check_csv_destination", "is_unsure",
-           "spreadsheet_safe", "write_csv"]
+__all__ = ["FORMULA_START", "Prediction", "PredictionCsv", "check_csv_destination",
+           "is_unsure", "prediction_csv", "spreadsheet_safe", "write_csv"]
 
 
 def is_unsure(row: Prediction, min_confidence: float) -> bool:
@@ -79,13 +82,36 @@ def check_csv_destination(path: str | Path, *, inputs: Iterable[str | Path] = ()
         WriteError: its folder cannot be written.
     """
     # Only files: an error row or a missing input may name a folder or nothing.
-    found = [Path(f) for f in files if os.path.isfile(f)]
+    found = _same_files(Path(path).expanduser(), files)
     inputs = list(inputs)
     # What the user named first, so the message names it ("inside <the input folder>",
     # "one of the input files"); then the folders and files found in it.
     check_not_input(path, inputs, model)
     folders = [Path(p) for p in inputs if os.path.isdir(p)]
     return check_output(path, inputs=[*folders, *found], model=model, overwrite=overwrite)
+
+
+def _same_files(dest: Path, files: Iterable[str | Path]) -> list[Path]:
+    """The regular files among ``files`` that are ``dest``: the same file (its device and
+    inode, so a hard link or another spelling too), in their order; ``check_output``
+    then refuses the first, naming it. One look at each file, and none at all when
+    ``dest`` does not exist: a file that is ``dest`` under another name makes it exist.
+    That keeps the check of a CSV for 100,000 images quick and small.
+    """
+    try:
+        st = os.stat(dest)
+    except (OSError, ValueError):
+        return []
+    ident = (st.st_dev, st.st_ino)
+    out = []
+    for f in files:
+        try:
+            other = os.stat(f)
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(other.st_mode) and (other.st_dev, other.st_ino) == ident:
+            out.append(Path(f))
+    return out
 
 
 def write_csv(rows: Sequence[Prediction], path: str | Path, top_k: int | None = None, *,
@@ -123,21 +149,95 @@ def write_csv(rows: Sequence[Prediction], path: str | Path, top_k: int | None = 
         UnsafeDestination: the CSV would replace an input or the model, or is a folder.
         WriteError: it cannot be written (the message names it and the reason).
     """
-    dest = check_csv_destination(path, inputs=inputs, files=[r.path for r in rows],
-                                 model=model, overwrite=overwrite)
     k = top_k if top_k is not None else max((len(r.top) for r in rows), default=1)
-    header = ["path", "class", "probability"]
-    for i in range(1, k + 1):
-        header += [f"top{i}_class", f"top{i}_probability"]
-    header += ["error", *([] if min_confidence is None else ["unsure"])]
-    escaped = sum(undecodable(r.path) for r in rows)
-    text = csv_text(header, (_row(r, k, min_confidence) for r in rows))
-    with atomic_path(dest, replace=overwrite) as tmp:
-        tmp.write_bytes(text.encode("utf-8"))
-    if escaped:
-        report(Notice("warning", f"{escaped} file name(s) in {printable(dest)} are not "
+    with prediction_csv(path, k, min_confidence=min_confidence, overwrite=overwrite,
+                        inputs=inputs, files=[r.path for r in rows], model=model,
+                        report=report) as out:
+        out.write(rows)
+    return out.path
+
+
+class PredictionCsv:
+    """A predictions CSV being written a batch of rows at a time (``prediction_csv``).
+
+    Attributes:
+        path: the CSV file it becomes once the job has finished.
+        rows: rows written so far.
+    """
+
+    def __init__(self, path: Path, fh: BinaryIO, top_k: int,
+                 min_confidence: float | None) -> None:
+        self.path = path
+        self.rows = 0
+        self.escaped = 0
+        self._fh = fh
+        self._k = top_k
+        self._min_confidence = min_confidence
+        header: list[Cell] = ["path", "class", "probability"]
+        for i in range(1, top_k + 1):
+            header += [f"top{i}_class", f"top{i}_probability"]
+        header += ["error", *([] if min_confidence is None else ["unsure"])]
+        self._put([header])
+
+    def write(self, rows: Iterable[Prediction]) -> None:
+        """Appends rows (to the temp file: the CSV appears under its name at the end).
+
+        Raises:
+            OSError: the temp file cannot be written (a full disk); ``prediction_csv``
+                turns it into a ``WriteError`` naming the CSV.
+        """
+        rows = list(rows)
+        self.escaped += sum(undecodable(r.path) for r in rows)
+        self.rows += len(rows)
+        self._put([_row(r, self._k, self._min_confidence) for r in rows])
+
+    def _put(self, cells: list[list[Cell]]) -> None:
+        self._fh.write(csv_lines(cells).encode("utf-8"))
+        # Handed to the system batch by batch: the file grows as the job goes.
+        self._fh.flush()
+
+
+@contextlib.contextmanager
+def prediction_csv(path: str | Path, top_k: int, *, min_confidence: float | None = None,
+                   overwrite: bool = False, inputs: Iterable[str | Path] = (),
+                   files: Iterable[str | Path] = (), model: str | Path | None = None,
+                   report: Report = ignore) -> Iterator[PredictionCsv]:
+    """A predictions CSV written as the predictions come, and named only at the end.
+
+    The destination is checked first (``check_csv_destination``). Rows go to a temp
+    file beside it, so memory holds no more than one batch of rows however many files
+    are classified; when the block ends normally the temp file becomes the CSV
+    (``atomic.atomic_path``). When it ends with an exception (a cancelled or failed
+    job) the temp file is removed: no CSV appears, and an earlier one is untouched. The
+    columns are those of ``write_csv``, and so are the bytes for the same rows.
+
+    Args:
+        path: the CSV file.
+        top_k: how many classes per row.
+        min_confidence: the unsure threshold (0-1), or None for no ``unsure`` column.
+        overwrite: replace an existing file (else ``DestinationExists``).
+        inputs: the files and folders classified (see ``write_csv``).
+        files: the files that will be classified (see ``check_csv_destination``).
+        model: the model file used; never overwritten.
+        report: receives a warning ``Notice`` when file names had to be escaped.
+
+    Yields:
+        The writer: ``write(rows)`` for each batch.
+
+    Raises:
+        DestinationExists: the file exists (or appeared meanwhile) and ``overwrite`` is
+            False.
+        UnsafeDestination: the CSV would replace an input or the model, or is a folder.
+        WriteError: it cannot be written (the message names it and the reason).
+    """
+    dest = check_csv_destination(path, inputs=inputs, files=files, model=model,
+                                 overwrite=overwrite)
+    with atomic_path(dest, replace=overwrite) as tmp, open(tmp, "wb") as fh:
+        out = PredictionCsv(dest, fh, top_k, min_confidence)
+        yield out
+    if out.escaped:
+        report(Notice("warning", f"{out.escaped} file name(s) in {printable(dest)} are not "
                                  "valid UTF-8; their odd bytes are written as \\xNN escapes."))
-    return dest
 
 
 def _row(r: Prediction, k: int, min_confidence: float | None) -> list[Cell]:
