@@ -239,3 +239,18 @@ def test_moved_files_keep_their_decoded_pixels(data: Path, tmp_path: Path) -> No
     decoded = cache.stats.decoded
     assert np.array_equal(cache.get(moved, 32), first)
     assert cache.stats.decoded == decoded  # a cache hit, not a second decode
+
+
+def test_the_quick_relative_key_agrees_with_the_lexical_one(tmp_path: Path) -> None:
+    """The string-prefix shortcut gives what relative_to gives, and None outside."""
+    from tlgui.core.corrections import relative_key
+
+    root = tmp_path / "data"
+    for path in (root / "a" / "b.jpg", root / "a b" / "ü.png", tmp_path / "dataset" / "x.jpg",
+                 Path("a/b.jpg"), root, tmp_path / "other.jpg", root / "." / "c.jpg"):
+        p = path if path.is_absolute() else root / path
+        try:
+            lexical: str | None = p.absolute().relative_to(root.absolute()).as_posix()
+        except ValueError:
+            lexical = None
+        assert relative_key(path, root) == lexical, path

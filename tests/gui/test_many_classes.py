@@ -18,11 +18,9 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QTableWidget, QWidget
 
 from tlgui.core.confusions import top_confusions
-from tlgui.core.corrections import relative_key
 from tlgui.core.dataset import Dataset, Problem, Sample
 from tlgui.core.metrics import Evaluation, Miss, per_class_metrics
 from tlgui.gui.class_table import ClassTableModel, ProblemTableModel
-from tlgui.gui.corrections_store import fast_relative_key
 from tlgui.gui.dataset_panel import DatasetPanel
 from tlgui.gui.evaluate_panel import MATRIX_MAX, MAX_GALLERY, EvaluatePanel
 from tlgui.gui.evaluation_models import ClassMetricsModel, ConfusionModel, TopConfusionsModel
@@ -245,13 +243,6 @@ def test_500_class_folders_show_soon_after_the_scan(  # type: ignore[no-untyped-
     assert done
     # The scan said how far it was while it ran.
     assert any(m.startswith("Scanning") and "so far)" in m for m in messages), messages
-
-
-def test_fast_relative_key_agrees_with_relative_key(tmp_path: Path) -> None:
-    root = tmp_path / "data"
-    for path in (root / "a" / "b.jpg", root / "a b" / "ü.png", tmp_path / "dataset" / "x.jpg",
-                 Path("a/b.jpg"), root, tmp_path / "other.jpg"):
-        assert fast_relative_key(path, root) == relative_key(path, root), path
 
 
 @pytest.mark.gui

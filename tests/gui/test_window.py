@@ -223,3 +223,24 @@ def test_sample_data_offline_message(qtbot, settings_dir: Path, tmp_path: Path, 
     assert not (tmp_path / "flowers").exists()
     dialog.reject()
     window.close()
+
+
+def test_a_thumbnail_of_a_named_pipe_does_not_block(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A pipe named like a picture (it can be listed as an error row) gives no picture at
+    once instead of waiting forever for a writer."""
+    import os
+    import threading
+
+    from tests.imagegen import make_image
+    from tlgui.gui.thumbnails import load_thumbnail
+
+    pipe = tmp_path / "x.jpg"
+    os.mkfifo(pipe)
+    result: list[object] = []
+    t = threading.Thread(target=lambda: result.append(load_thumbnail(pipe, 64)), daemon=True)
+    t.start()
+    t.join(5)
+    assert result and result[0].isNull()  # type: ignore[attr-defined]
+    good = tmp_path / "a.jpg"
+    make_image((200, 40, 40), (80, 60), 0).save(good)
+    assert not load_thumbnail(good, 64).isNull()

@@ -32,8 +32,11 @@ def load_thumbnail(path: Path, size: int) -> QImage:
     """
     from PIL import Image, ImageOps
 
+    from tlgui.core.entries import open_regular
+
     try:
-        with Image.open(path) as img:
+        # Never Image.open(path): a named pipe called x.jpg would block this thread forever.
+        with open_regular(path) as fh, Image.open(fh) as img:
             if img.format == "JPEG":
                 img.draft("RGB", (size * 2, size * 2))
             img.seek(0)
