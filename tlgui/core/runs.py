@@ -26,6 +26,7 @@ from tlgui.core.errors import WriteError
 from tlgui.core.json_bounds import loads_bounded
 from tlgui.core.outcomes import TrainSummary
 from tlgui.core.paths import runs_dir
+from tlgui.core.processes import pid_alive
 
 MODEL_FILE = "model.keras"
 LAYERS_FILE = "layers.json"
@@ -37,15 +38,6 @@ RUN_STATES = ("running", "complete", "cancelled", "failed", "incomplete")
 HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy",
                   "learning_rate", "seconds")
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -157,7 +149,7 @@ def run_state(status: dict[str, Any]) -> str:
             pid = int(status.get("pid", 0) or 0)
         except (TypeError, ValueError):
             pid = 0
-        if pid <= 0 or not _pid_alive(pid):
+        if pid <= 0 or not pid_alive(pid):
             state = "incomplete"
     return state
 

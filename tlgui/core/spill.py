@@ -19,7 +19,6 @@ import logging
 import os
 import secrets
 import shutil
-import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from tlgui.core.device_memory import _available_system_memory
 from tlgui.core.errors import TlguiError
 from tlgui.core.paths import cache_dir
+from tlgui.core.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -235,25 +235,11 @@ def remove_stale(parent: Path) -> int:
         pid_text = entry.name.split("-", 1)[0]
         if not pid_text.isdigit() or not entry.is_dir(follow_symlinks=False):
             continue
-        if _process_alive(int(pid_text)):
+        if pid_alive(int(pid_text)):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed += 1
     return removed
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    if sys.platform == "win32":
-        return True  # no cheap check; the folder goes when the cache is cleared
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def _check_space(folder: Path, nbytes: int) -> None:
