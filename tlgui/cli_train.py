@@ -65,6 +65,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         dropout=base.dropout,
         device=device_setting(args),
         precision=args.precision,
+        devices=args.devices,
     )
     check_train_config(config, OPTION_NAMES)
     if config.weights not in ("imagenet", "none"):
