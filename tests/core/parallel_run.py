@@ -81,6 +81,7 @@ def main(out: Path) -> dict[str, Any]:
     one = _train(ds, "1", out, prebuilt=True)
     two = _train(ds, "2", out, prebuilt=True)
     seen.update(_compare(one, two))
+    seen["checksum_two"] = float(sum(np.abs(w).sum() for w in two["weights"]))
     inside = _train(ds, "2", out, prebuilt=False)
     seen["inside_epochs"] = len(inside["history"])
     seen["inside_status"] = inside["status"]

@@ -12,8 +12,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,6 +73,44 @@ def test_two_devices_train_as_one(two_devices: dict[str, object]) -> None:
                               {"count": 2, "devices": ["cpu:0", "cpu:1"]}]
     # The model is back on one device after the run.
     assert seen["shardings_after"] == ["SingleDeviceSharding"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_processes_train_as_two_devices_of_one(
+        two_devices: dict[str, object], tmp_path: Path) -> None:
+    """Two processes joined by keras.distribution.initialize, one CPU device each: the
+    multi-host path (--multi-host) on one machine."""
+    port = _free_port()
+    procs = []
+    for i in range(2):
+        env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+                   CUDA_VISIBLE_DEVICES="-1", XLA_FLAGS="",
+                   KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port}",
+                   KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID=str(i),
+                   TLGUI_DATA_DIR=str(tmp_path / f"data{i}"),
+                   TLGUI_CACHE_DIR=str(tmp_path / f"cache{i}"))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tests.core.multihost_run", str(tmp_path / f"p{i}")],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    seen = []
+    for p in procs:
+        out, err = p.communicate(timeout=400)
+        assert p.returncode == 0, err[-4000:]
+        seen.append(json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1]))
+    assert [s["process"] for s in seen] == [0, 1]
+    assert all(s["processes"] == 2 and len(s["devices"]) == 2 for s in seen)
+    # Both processes hold the same model, the one two devices of one process train.
+    assert seen[0]["checksum"] == pytest.approx(seen[1]["checksum"], rel=1e-7)
+    assert seen[0]["checksum"] == pytest.approx(two_devices["checksum_two"], rel=1e-6)
+    one_acc, _ = two_devices["val_accuracy"]  # type: ignore[misc]
+    assert seen[0]["val_accuracy"] == seen[1]["val_accuracy"] == one_acc
+    # Only the first process writes a run folder.
+    assert [s["wrote_run"] for s in seen] == [True, False]
 
 
 def test_a_model_built_inside_the_run_trains_on_two_devices(
@@ -158,3 +198,10 @@ def test_all_under_tensorflow_on_this_cpu_is_one_device() -> None:
     cpu = DeviceInfo("cpu", "CPU", "cpu", "tensorflow", None, None, "cpu:0")
     plan = plan_devices("all", "auto", cpu, 30, "tensorflow")
     assert plan.devices == ("cpu:0",) and plan.to_dict() == {"count": 1, "devices": ["cpu:0"]}
+
+
+def test_multi_host_needs_jax() -> None:
+    from tlgui.core.distribution import join_hosts
+
+    with pytest.raises(ConfigError, match=r"--multi-host needs the JAX backend"):
+        join_hosts()  # this process runs TensorFlow

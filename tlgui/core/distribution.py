@@ -21,7 +21,11 @@ What this module adds to Keras' own support:
 - moving a model built before the run (the window's) onto the devices and back to one
   device afterwards, so that it can be saved, evaluated and trained again as usual.
 
-Multi-host runs (``keras.distribution.initialize``) are not supported (ADR 010).
+Several hosts: ``join_hosts`` (``tlgui train --multi-host``) calls
+``keras.distribution.initialize`` before any computation; the devices of every process
+then form one mesh, each process feeds its own rows of every batch (``ShardedBatches``),
+and only the first process writes the run folder (``is_main_process``). Tested with two
+processes on one machine only (ADR 010).
 """
 
 from __future__ import annotations
@@ -40,6 +44,49 @@ from tlgui.core.devices import DeviceInfo, active_backend, list_devices, normali
 from tlgui.core.errors import ConfigError
 
 PARALLEL_BACKENDS = ("jax",)
+
+
+def join_hosts() -> int:
+    """Joins a multi-process run: ``keras.distribution.initialize()``; returns the count.
+
+    The coordinator comes from ``KERAS_DISTRIBUTION_JOB_ADDRESSES``,
+    ``KERAS_DISTRIBUTION_NUM_PROCESSES`` and ``KERAS_DISTRIBUTION_PROCESS_ID``, or JAX
+    finds it in Slurm's or Open MPI's variables. Call it before any computation.
+
+    Raises:
+        ConfigError: the backend is not JAX, or the processes could not meet.
+    """
+    backend = active_backend()
+    if backend not in PARALLEL_BACKENDS:
+        raise ConfigError(f"--multi-host needs the JAX backend (KERAS_BACKEND=jax); this "
+                          f"process runs the {backend} backend.")
+    import jax
+
+    # CPU processes exchange gradients through Gloo; GPUs use NCCL whatever this says.
+    with contextlib.suppress(AttributeError, ValueError):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # type: ignore[no-untyped-call]
+    try:
+        keras.distribution.initialize()
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"--multi-host: the processes could not join: {exc}. Set "
+                          "KERAS_DISTRIBUTION_JOB_ADDRESSES (the first process's host:port), "
+                          "KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID, "
+                          "or start tlgui with srun.") from exc
+    return int(jax.process_count())
+
+
+def _processes() -> tuple[int, int]:
+    """(this process's index, the process count); (0, 1) outside a multi-process run."""
+    if active_backend() != "jax":
+        return 0, 1
+    import jax
+
+    return int(jax.process_index()), int(jax.process_count())
+
+
+def is_main_process() -> bool:
+    """True but in the second and later processes of a multi-process run."""
+    return _processes()[0] == 0
 
 
 @dataclass(frozen=True)
@@ -152,7 +199,10 @@ def parallel_scope(plan: ParallelPlan, models: list[Any]) -> Iterator[None]:
         with keras.device(plan.devices[0]):
             yield
         return
-    distribution = keras.distribution.DataParallel(devices=list(plan.devices))
+    # tlgui's batches are PyDatasets, which Keras does not split between processes
+    # (ShardedBatches does).
+    distribution = keras.distribution.DataParallel(devices=list(plan.devices),
+                                                   auto_shard_dataset=False)
     with distribution.scope():
         try:
             for model in models:
@@ -206,6 +256,14 @@ def predict_batch(net: Any, x: Any) -> Any:
     if keras.distribution.distribution() is None:
         return net.predict_on_batch(x)
     split = len(net.trainable_variables)
+    if _processes()[1] > 1:
+        # Split outputs would live partly in other processes; every process computes the
+        # whole batch instead (the features are not split between hosts).
+        split = -split - 1
+        if getattr(net, "_tlgui_trainable_count", None) != split:
+            net.predict_function = None
+            net._tlgui_trainable_count = split
+        return net.predict_on_batch(x)
     if getattr(net, "_tlgui_trainable_count", None) != split:
         net.predict_function = None
         net._tlgui_trainable_count = split
@@ -250,9 +308,11 @@ class ShardedBatches(keras.utils.PyDataset):  # type: ignore[misc]
     Validation keeps weights of 1: the accuracy, a weighted mean, is then exact.
     """
 
-    def __init__(self, inner: Any, shards: int, training: bool) -> None:
+    def __init__(self, inner: Any, shards: int, training: bool,
+                 process: tuple[int, int] = (0, 1)) -> None:
         super().__init__()
         self.inner, self.shards, self.training = inner, shards, training
+        self.process = process
 
     def __len__(self) -> int:
         return len(self.inner)
@@ -263,13 +323,18 @@ class ShardedBatches(keras.utils.PyDataset):  # type: ignore[misc]
         n = len(y)
         w = np.asarray(got[2], np.float32) if len(got) > 2 else np.ones(n, np.float32)
         pad = -n % self.shards
-        if not pad:
+        if pad:
+            if self.training:
+                w = w * np.float32((n + pad) / n)
+            x = np.concatenate([x, np.repeat(x[:1], pad, axis=0)])
+            y = np.concatenate([y, np.repeat(y[:1], pad, axis=0)])
+            w = np.concatenate([w, np.zeros(pad, np.float32)])
+        index, count = self.process
+        if count == 1:
             return x, y, w
-        if self.training:
-            w = w * np.float32((n + pad) / n)
-        return (np.concatenate([x, np.repeat(x[:1], pad, axis=0)]),
-                np.concatenate([y, np.repeat(y[:1], pad, axis=0)]),
-                np.concatenate([w, np.zeros(pad, np.float32)]))
+        # Each process feeds the rows of its own devices, in the mesh's order.
+        part = slice(index * len(y) // count, (index + 1) * len(y) // count)
+        return x[part], y[part], w[part]
 
     def on_epoch_begin(self) -> None:
         hook = getattr(self.inner, "on_epoch_begin", None)
@@ -298,5 +363,6 @@ def for_devices(train: Any, val: Any, batch: int) -> tuple[Any, Any]:
     shards = distribution.device_mesh.shape[0]
     if isinstance(val, tuple):
         val = ArrayBatches(val[0], val[1], batch)
-    return (ShardedBatches(train, shards, True),
-            None if val is None else ShardedBatches(val, shards, False))
+    process = _processes()
+    return (ShardedBatches(train, shards, True, process),
+            None if val is None else ShardedBatches(val, shards, False, process))

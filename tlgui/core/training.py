@@ -22,7 +22,7 @@ from tlgui.core.config import TrainConfig, check_train_config
 from tlgui.core.dataset import Dataset, Problem
 from tlgui.core.device_memory import plan_batches
 from tlgui.core.devices import DeviceInfo, select_device
-from tlgui.core.distribution import parallel_scope, plan_devices
+from tlgui.core.distribution import is_main_process, parallel_scope, plan_devices
 from tlgui.core.errors import Cancelled, ConfigError, TlguiError
 from tlgui.core.events import (
     Notice,
@@ -129,7 +129,8 @@ def run_training(
     with parallel_scope(plan, models), dtype_policy(policy):
         result = _run_training(dataset, config, report, cancel, model=model,
                                use_model_trainable=use_model_trainable, cache=cache,
-                               run_root=run_root, write_run=write_run, device=device,
+                               run_root=run_root, device=device,
+                               write_run=write_run and is_main_process(),  # one writer
                                compute={"device": device.to_dict(), "backend": device.backend,
                                         "precision": policy, "devices": plan.to_dict()})
         models.append(result.model.model)  # back on one device when the scope ends
