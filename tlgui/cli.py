@@ -1,4 +1,4 @@
-"""Headless commands on tlgui.core: scan, train, audit, runs, datasets, export, predict.
+"""Headless commands: scan, train, audit, runs, cache, datasets, export, predict.
 
 Exit codes: 0 success, 1 failure (one line on stderr, the traceback in the log file),
 2 usage error.
@@ -291,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_runs_parser(sub)
 
+    from tlgui.cli_cache import add_parser as add_cache_parser
+
+    add_cache_parser(sub)
+
     d = sub.add_parser("datasets", help="sample data sets")
     dsub = d.add_subparsers(dest="datasets_command", required=True)
     f = dsub.add_parser("fetch", help="write a tensorflow-datasets image set as class folders")
@@ -364,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "no log file could be written"
     with off_the_console():
         try:
-            if args.self_test or args.command not in ("scan", "runs"):
+            if args.self_test or args.command not in ("scan", "runs", "cache"):
                 from tlgui.cli_train import device_setting
                 from tlgui.core.devices import configure_process
 

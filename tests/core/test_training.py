@@ -14,7 +14,14 @@ from tests.imagegen import make_dataset
 from tlgui.core.config import AugmentConfig, PhaseConfig, TrainConfig
 from tlgui.core.dataset import scan
 from tlgui.core.errors import RecompileRequired
-from tlgui.core.events import BatchProgress, EpochEnded, Event, PhaseEnded, PhaseStarted
+from tlgui.core.events import (
+    BatchProgress,
+    EpochEnded,
+    Event,
+    Notice,
+    PhaseEnded,
+    PhaseStarted,
+)
 from tlgui.core.model import ClassifierModel
 from tlgui.core.model_file import load_keras
 from tlgui.core.runs import list_runs
@@ -225,3 +232,34 @@ def test_fine_tuning_that_only_hurts_keeps_the_phase1_weights(small_ds) -> None:
     probs = np.asarray(result.model.model.predict(x, verbose=0))
     y = np.array([small_ds.validation[i].label for i in kept])
     assert float((probs.argmax(1) == y).mean()) == pytest.approx(best1["val_accuracy"])
+
+
+def test_features_spilled_to_disk_train_the_same_model(
+        small_ds, isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the memory budget the features live in a file; the run is the same."""
+    from tlgui.core import spill
+
+    made: list[spill.DiskArray] = []
+    real_init = spill.DiskArray.__init__
+
+    def record(self: spill.DiskArray, *args: object, **kwargs: object) -> None:
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self)
+
+    cfg = TINY.replace(augment=AugmentConfig(views=2))
+    in_memory = run_training(small_ds, cfg, write_run=False)
+    assert not made
+    monkeypatch.setattr(spill.DiskArray, "__init__", record)
+    monkeypatch.setenv(spill.BUDGET_ENV, "0")
+    events: list[Event] = []
+    spilled = run_training(small_ds, cfg, write_run=False, report=events.append)
+    assert made  # the pooled features and the cut tensors went to files
+    assert any(isinstance(e, Notice) and "kept on disk" in e.message for e in events)
+    assert {len(a.full_shape) for a in made} >= {3, 5}
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    assert len(spilled.history) == len(in_memory.history) == 4
+    for a, b in zip(in_memory.history, spilled.history, strict=True):
+        for k in keys:
+            assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
+    # The run's files are gone with it.
+    assert not list((isolated_dirs / "cache" / "spill").rglob("*.bin"))

@@ -32,7 +32,7 @@ def test_class_grid_shows_the_chosen_class_and_opens_a_file(  # type: ignore[no-
 
     table = panel.class_view
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
-                     pos=table.visualRect(panel.class_model.index(1, 0)).center())
+                     pos=table.visualRect(table.model().index(1, 0)).center())
     assert grid.model.rowCount() == 8 and "<b>green</b>: 8 images" in grid.title.text()
     first = grid.model.index(0)
     path = first.data(PATH_ROLE)

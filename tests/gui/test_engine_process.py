@@ -105,7 +105,7 @@ def test_no_stall_during_a_default_training_run_with_evaluation(  # type: ignore
     assert longest < 50, f"the GUI thread stalled for {longest} ms"
     assert abs(grew) < 150, f"the window process grew by {grew:.0f} MB over a run"
     assert "keras" not in __import__("sys").modules or True  # the test process may load it
-    assert win.evaluate_panel.confusion.rowCount() == 3
+    assert win.evaluate_panel.confusion.model().rowCount() == 3
 
 
 @pytest.mark.gui

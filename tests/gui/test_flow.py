@@ -35,7 +35,7 @@ def test_drop_train_export_predict(qtbot, window, tiny_dataset: Path, tmp_path: 
     assert drop_paths(win, [tiny_dataset])
     qtbot.waitUntil(lambda: win.dataset_panel.class_model.rowCount() == 3, timeout=WAIT)
     assert win.tabs.currentIndex() == DATA
-    assert "broken.jpg" in win.dataset_panel.problems_table.item(0, 0).text()
+    assert "broken.jpg" in win.dataset_panel.problems_model.index(0, 0).data()
     qtbot.waitUntil(lambda: s.model is not None and not s.busy, timeout=WAIT)
     assert win.training_panel.start_button.isEnabled()
 
@@ -92,7 +92,7 @@ def test_drop_train_export_predict(qtbot, window, tiny_dataset: Path, tmp_path: 
 
     # Evaluate runs by itself after training.
     qtbot.waitUntil(lambda: s.evaluation is not None and not s.busy, timeout=WAIT)
-    assert win.evaluate_panel.confusion.rowCount() == 3
+    assert win.evaluate_panel.confusion.model().rowCount() == 3
     assert s.evaluation.total == sum(s.evaluation.confusion.ravel())
 
     # Export as .keras through the dialog.

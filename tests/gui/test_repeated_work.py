@@ -73,7 +73,7 @@ def test_a_restart_reopens_the_last_run_as_it_was(qtbot, settings_dir: Path,  # 
     assert second.training_panel.plot.points["val_accuracy"] == points
     assert second.training_panel.plot.best_epoch is not None
     assert s.evaluation.accuracy == pytest.approx(accuracy)
-    assert second.evaluate_panel.confusion.rowCount() == 3
+    assert second.evaluate_panel.confusion.model().rowCount() == 3
     assert second.model_panel.config().phase1.epochs == 2
     assert block_state(s.model.tree, top) == "unchecked", "the ticks came back"
     assert second.export_action.isEnabled(), "the reopened model can be exported"
@@ -189,6 +189,6 @@ def test_layouts_fit_1024_by_700(qtbot, window, tmp_path: Path) -> None:  # type
     win.tabs.setCurrentIndex(EVALUATE)
     qtbot.wait(100)
     table: QAbstractScrollArea = win.evaluate_panel.metrics
-    assert win.evaluate_panel.metrics.rowCount() == 6
+    assert win.evaluate_panel.metrics.model().rowCount() == 6
     assert not table.verticalScrollBar().isVisible(), "6 classes need no scrolling"
     win.tabs.setCurrentIndex(TRAIN)

@@ -86,7 +86,8 @@ def test_this_dataset_first_and_the_toggle(qtbot, panel: RunsPanel,  # type: ign
     panel.select_paths([two_datasets[0] / "r1-flowers"])
     preview = panel.preview
     assert [e for e, _ in preview.plot.points["r1-flowers"]["val_accuracy"]] == [1, 2, 3, 4, 5]
-    assert [preview.classes.item(r, 2).text() for r in range(3)] == ["100.0%", "80.0%", "60.0%"]
+    assert [preview.classes.model().index(r, 2).data() for r in range(3)] == [
+        "100.0%", "80.0%", "60.0%"]
     assert "Evaluation: 80.0% of 30 validation images" in preview.summary.text()
     # A failed run has no model: Open is off; two selected runs can be compared.
     panel.select_paths([two_datasets[0] / "r4-cells"])

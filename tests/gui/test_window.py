@@ -107,9 +107,9 @@ def test_dataset_panel_counts_problems_thumbnails_and_reveal(  # type: ignore[no
     assert panel.class_model.index(0, 1).data() == "8"
     assert "6 for validation" in panel.summary_label.text()
     assert "only 8 image(s)" in panel.warnings_label.text()
-    assert panel.problems_table.rowCount() == 1
-    assert panel.problems_table.item(0, 0).text() == os.path.join("red", "broken.jpg")
-    assert "not an image" in panel.problems_table.item(0, 1).text()
+    assert panel.problems_model.rowCount() == 1
+    assert panel.problems_model.index(0, 0).data() == os.path.join("red", "broken.jpg")
+    assert "not an image" in panel.problems_model.index(0, 1).data()
     panel.problems_table.selectRow(0)
     panel.reveal_button.click()
     assert [u.toLocalFile() for u in opened] == [str(tiny_dataset / "red")]

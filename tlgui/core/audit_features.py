@@ -23,6 +23,7 @@ from tlgui.core.events import Report
 from tlgui.core.model import ClassifierModel
 from tlgui.core.oom import with_oom_retry
 from tlgui.core.pixel_cache import PixelCache, PixelChunk, fill_cache
+from tlgui.core.spill import gather
 
 # keras.applications' own input size, where the ImageNet weights were trained. tlgui trains
 # MobileNetV2 at 160 px for speed; for finding label errors the 224 px features were
@@ -171,7 +172,7 @@ def compute_features(
     problems = list(bad) + list(feats.problems)
     rows = np.flatnonzero(feats.kept)
     assert feats.pooled is not None
-    pooled = feats.pooled[0, rows].astype(np.float64)
+    pooled = gather(feats.pooled, 0, rows).astype(np.float64)  # in memory: no store
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     unit = np.divide(pooled, norms, out=np.zeros_like(pooled), where=norms > 0)
     unit = unit.astype(np.float32)

@@ -12,8 +12,10 @@ each epoch runs only the trainable top.
   fine-tuning, where the model can still learn from them; for a linear head on frozen
   features they add little and would double phase 1 (see docs/benchmarks.md, ADR 003).
 
-Images stream from the pixel cache a chunk at a time, so only the features stay in
-memory. The trainer models reuse the classifier's layer objects: training them trains it.
+Images stream from the pixel cache a chunk at a time; the features stay in memory up to
+a budget and spill to a file above it (``spill.FeatureStore``), so a run's memory does
+not grow with the dataset. The trainer models reuse the classifier's layer objects:
+training them trains it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ from tlgui.core.errors import Cancelled
 from tlgui.core.events import Report, StageProgress
 from tlgui.core.model import ClassifierModel, make_inference_backbone_trainer
 from tlgui.core.pixel_cache import PixelCache, PixelChunk, iter_pixels
+from tlgui.core.spill import (
+    FeatureArray,
+    FeatureStore,
+    gather,
+    put,
+    select_rows,
+    select_views,
+)
 
 PyDataset: Any = keras.utils.PyDataset
 # Images per forward pass of the frozen network. The memory TensorFlow keeps after the
@@ -130,14 +140,15 @@ class Images:
 
 @dataclass
 class FeatureSet:
-    """Cached tensors per view: ``pooled`` [V, N, C] and ``cut`` [V, N, ...] (or None).
+    """Cached tensors per view: ``pooled`` [V, N, C] and ``cut`` [V, N, ...] (or None),
+    each in memory or spilled to disk (``spill.FeatureArray``).
 
     ``kept`` marks the images that could be read; rows of the others are zeros and
     ``problems`` says why.
     """
 
-    pooled: np.ndarray | None
-    cut: np.ndarray | None
+    pooled: FeatureArray | None
+    cut: FeatureArray | None
     kept: np.ndarray
     problems: list[Problem]
 
@@ -146,8 +157,8 @@ class FeatureSet:
         if len(rows) == len(self.kept):
             return self
         return FeatureSet(
-            None if self.pooled is None else self.pooled[:, rows],
-            None if self.cut is None else self.cut[:, rows],
+            None if self.pooled is None else select_rows(self.pooled, rows),
+            None if self.cut is None else select_rows(self.cut, rows),
             self.kept[rows], self.problems)
 
 
@@ -185,6 +196,9 @@ def extract(
     pooled: bool = True,
     cut_slots: int = 0,
     net: Any | None = None,
+    store: FeatureStore | None = None,
+    cut_into: FeatureArray | None = None,
+    first_slot: int = 0,
 ) -> FeatureSet:
     """Runs the frozen backbone once per view over ``images``.
 
@@ -204,12 +218,19 @@ def extract(
             so that later views go in without a copy; unused slots take no memory until
             written (the array is allocated lazily by the OS).
         net: the ``feature_model`` for this cut, when the caller keeps one.
+        store: allocates the result arrays (spilling to disk above its budget); default:
+            in memory.
+        cut_into: write the cut tensors into this array, at slots ``first_slot`` on,
+            instead of a new one (the result's ``cut`` is then this array).
+        first_slot: the slot of ``views[0]`` in ``cut_into``.
     """
     if net is None and (pooled or (cut is not None and cut > 1)):
         net = feature_model(cm.backbone, cut)
     n, nv = images.n, len(views)
-    out_pooled: np.ndarray | None = None
-    out_cut: np.ndarray | None = None
+    out_pooled: FeatureArray | None = None
+    out_cut: FeatureArray | None = cut_into
+    if store is None:
+        store = FeatureStore(budget=2**62)  # everything in memory: nothing to close
     kept = np.zeros(n, dtype=bool)
     problems: list[Problem] = []
     total = max(1, nv * math.ceil(n / batch_size))
@@ -241,14 +262,15 @@ def extract(
                 if pooled:
                     feat = np.asarray(outs[0])[:k]
                     if out_pooled is None:
-                        out_pooled = np.zeros((nv, n, feat.shape[-1]), dtype=np.float32)
-                    out_pooled[slot, rows] = feat
+                        out_pooled = store.zeros((nv, n, feat.shape[-1]), np.float32,
+                                                 f"{label[:5]}-pooled")
+                    put(out_pooled, slot, rows, feat)
                 if cut:
                     mid = np.asarray(outs[-1])[:k]
                     if out_cut is None:
-                        out_cut = np.zeros((max(nv, cut_slots), n, *mid.shape[1:]),
-                                           dtype=np.float16)
-                    out_cut[slot, rows] = mid
+                        out_cut = store.zeros((max(nv, cut_slots), n, *mid.shape[1:]),
+                                              np.float16, f"{label[:5]}-cut")
+                    put(out_cut, first_slot + slot, rows, mid)
                 done += 1
                 now = time.monotonic()
                 if now - last > 0.1:
@@ -268,19 +290,22 @@ class ViewBatches(PyDataset):  # type: ignore[misc]
     asked for, so views computed between epochs are used from the next epoch on.
     """
 
-    def __init__(self, feats: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
-                 batch_size: int, shuffle: bool, seed: int,
+    def __init__(self, feats: FeatureArray, labels: np.ndarray, classes: int,
+                 weights: np.ndarray | None, batch_size: int, shuffle: bool, seed: int,
                  available: int | None = None) -> None:
         super().__init__()
         self.feats = feats
-        self.y = y
+        # Labels as integers, one-hot a batch at a time: 100,000 images of 500 classes
+        # would hold 200 MB of one-hot rows.
+        self.y = labels
+        self.classes = classes
         self.w = weights
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.available = feats.shape[0] if available is None else available
         self.epoch = 0
-        self._order = np.arange(len(y))
+        self._order = np.arange(len(labels))
         self._views: np.ndarray | None = None
         self._reshuffle()
 
@@ -303,14 +328,26 @@ class ViewBatches(PyDataset):  # type: ignore[misc]
 
     def __getitem__(self, i: int) -> tuple[Any, ...]:
         idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
-        x = self.feats[self.views_of_epoch()[idx], idx].astype(np.float32)
+        x = gather(self.feats, self.views_of_epoch()[idx], idx).astype(np.float32)
+        y = one_hot(self.y[idx], self.classes)
         if self.w is None:
-            return x, self.y[idx]
-        return x, self.y[idx], self.w[idx]
+            return x, y
+        return x, y, self.w[idx]
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
         self._reshuffle()
+
+
+def one_hot(labels: np.ndarray, n: int) -> np.ndarray:
+    """Integer labels as one-hot float32 rows."""
+    out: np.ndarray = np.eye(n, dtype=np.float32)[labels]
+    return out
+
+
+def single_view(arr: FeatureArray, view: int = 0) -> FeatureArray:
+    """One view of a feature array, still ``[1, N, ...]``."""
+    return select_views(arr, [view])
 
 
 def head_trainer(cm: ClassifierModel) -> Any:

@@ -17,21 +17,19 @@ from tlgui.core import frozen_features as ff
 from tlgui.core.config import PhaseConfig, TrainConfig
 from tlgui.core.dataset import Problem
 from tlgui.core.distribution import accuracy_metrics, for_devices
-from tlgui.core.events import Report
+from tlgui.core.events import Notice, Report
 from tlgui.core.memory import release_memory
 from tlgui.core.model import ClassifierModel, make_optimizer
 from tlgui.core.oom import with_oom_retry
 from tlgui.core.phase_monitor import PhaseMonitor
+from tlgui.core.spill import FeatureArray, FeatureStore, gather, put
+
+one_hot = ff.one_hot
 
 IMBALANCE_FOR_WEIGHTS = 1.5
 # A full garbage collection takes 0.2-0.5 s with TensorFlow loaded; a run on less image data
 # than this leaves too little behind between its stages to be worth one.
 RELEASE_ABOVE_BYTES = 64 * 2**20
-
-
-def one_hot(labels: np.ndarray, n: int) -> np.ndarray:
-    out: np.ndarray = np.eye(n, dtype=np.float32)[labels]
-    return out
 
 
 def sample_weights(labels: np.ndarray, n: int, enabled: bool) -> np.ndarray | None:
@@ -47,12 +45,14 @@ def sample_weights(labels: np.ndarray, n: int, enabled: bool) -> np.ndarray | No
 class PixelBatches(ff.PyDataset):  # type: ignore[misc]
     """uint8 image batches for the whole-model (per-epoch augmentation) path."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch: int,
-                 shuffle: bool, seed: int) -> None:
+    def __init__(self, x: np.ndarray, labels: np.ndarray, classes: int, w: np.ndarray | None,
+                 batch: int, shuffle: bool, seed: int) -> None:
         super().__init__()
-        self.x, self.y, self.w, self.batch, self.shuffle, self.seed = x, y, w, batch, shuffle, seed
+        self.x, self.y, self.w, self.batch, self.shuffle, self.seed = \
+            x, labels, w, batch, shuffle, seed
+        self.classes = classes
         self.epoch = 0
-        self.order = np.arange(len(y))
+        self.order = np.arange(len(labels))
         self.on_epoch_end()
 
     def __len__(self) -> int:
@@ -60,9 +60,10 @@ class PixelBatches(ff.PyDataset):  # type: ignore[misc]
 
     def __getitem__(self, i: int) -> tuple[Any, ...]:
         idx = np.sort(self.order[i * self.batch:(i + 1) * self.batch])
+        y = one_hot(self.y[idx], self.classes)
         if self.w is None:
-            return self.x[idx], self.y[idx]
-        return self.x[idx], self.y[idx], self.w[idx]
+            return self.x[idx], y
+        return self.x[idx], y, self.w[idx]
 
     def on_epoch_end(self) -> None:
         if self.shuffle:
@@ -75,7 +76,8 @@ class PhaseFitter:
 
     With cached views it holds the training and validation images as ``Images`` streamed
     from the pixel cache, and the features computed from them; with per-epoch
-    augmentation it holds the pixels themselves.
+    augmentation it holds the pixels themselves. Labels are integers (one-hot a batch at a
+    time); feature arrays above the memory budget live on disk until ``close``.
     """
 
     def __init__(self, cm: ClassifierModel, config: TrainConfig, y_train: np.ndarray,
@@ -83,8 +85,8 @@ class PhaseFitter:
         self.cm, self.config, self.report, self.cancel = cm, config, report, cancel
         self.n_classes = cm.model.outputs[0].shape[-1]
         self.labels_train = y_train
-        self.y_train = one_hot(y_train, self.n_classes)
-        self.y_val = one_hot(y_val, self.n_classes)
+        self.labels_val = y_val
+        self.store = FeatureStore()
         self.w_train = sample_weights(y_train, self.n_classes, config.class_weights)
         self.x_train = np.empty((0,), np.uint8)
         self.x_val = np.empty((0,), np.uint8)
@@ -108,14 +110,17 @@ class PhaseFitter:
         return 1 if self.config.augment.mode == "off" else max(1, self.config.augment.views)
 
     def _extract(self, images: ff.Images, views: list[int], cut: int | None,
-                 label: str, pooled: bool = True, cut_slots: int = 0) -> ff.FeatureSet:
+                 label: str, pooled: bool = True, cut_slots: int = 0,
+                 cut_into: FeatureArray | None = None,
+                 first_slot: int = 0) -> ff.FeatureSet:
         bs = self.feature_batch
         if self.net is None:
             self.net = ff.feature_model(self.cm.backbone, cut)
         return with_oom_retry(
             lambda b: ff.extract(self.cm, images, views, cut, b, self.report, self.cancel,
                                  self.config.seed, label, pooled=pooled,
-                                 cut_slots=cut_slots, net=self.net),
+                                 cut_slots=cut_slots, net=self.net, store=self.store,
+                              cut_into=cut_into, first_slot=first_slot),
             bs, self.report, "computing features")
 
     def prepare_features(self, cut: int | None) -> list[Problem]:
@@ -129,7 +134,6 @@ class PhaseFitter:
                               cut_slots=self.views)
         keep = np.flatnonzero(train.kept)
         self.train_feats = train.select(keep)
-        self.y_train = self.y_train[keep]
         self.labels_train = self.labels_train[keep]
         self.w_train = sample_weights(self.labels_train, self.n_classes,
                                        self.config.class_weights)
@@ -139,15 +143,20 @@ class PhaseFitter:
             val = self._extract(self.val_images, [0], cut, "validation images")
             keep_v = np.flatnonzero(val.kept)
             self.val_feats = val.select(keep_v)
-            self.y_val = self.y_val[keep_v]
+            self.labels_val = self.labels_val[keep_v]
             problems += val.problems
         self.problems += problems
+        if self.store.on_disk:
+            self.report(Notice(
+                "info", f"The frozen features take {self.store.on_disk / 2**30:.1f} GB more "
+                        f"than the {self.store.budget / 2**20:.0f} MB kept in memory: they "
+                        f"are kept on disk in {self.store.parent} until training ends."))
         self.release_memory()  # the pass's garbage, before the phase-1 trainer is built
         return problems
 
     def release_memory(self) -> None:
         size = self.cm.image_size
-        if len(self.y_train) * size * size * 3 >= RELEASE_ABOVE_BYTES:
+        if len(self.labels_train) * size * size * 3 >= RELEASE_ABOVE_BYTES:
             release_memory()
 
     def prepare_views(self) -> None:
@@ -156,14 +165,15 @@ class PhaseFitter:
         if self.views_done or self.views <= 1 or feats is None or feats.cut is None:
             return
         assert self.train_images is not None
+        # The slots were reserved in phase 1: the pass writes into them.
         more = self._extract(self.train_images, list(range(1, self.views)), self.cut,
-                             "training images, mirrored and augmented views", pooled=False)
-        assert more.cut is not None
-        # The slots were reserved in phase 1; filling them copies one view at a time.
-        for v in range(1, self.views):
-            feats.cut[v] = more.cut[v - 1]
-            # A file that became unreadable since phase 1 shows its first view instead.
-            feats.cut[v, ~more.kept] = feats.cut[0, ~more.kept]
+                             "training images, mirrored and augmented views", pooled=False,
+                             cut_into=feats.cut, first_slot=1)
+        lost = np.flatnonzero(~more.kept)
+        if len(lost):  # files unreadable since phase 1 show their first view instead
+            first = gather(feats.cut, 0, lost)
+            for v in range(1, self.views):
+                put(feats.cut, v, lost, first)
         self.views_done = True
         self.net = None
 
@@ -188,15 +198,17 @@ class PhaseFitter:
         seed = cfg.seed + phase
         if not self.cached:
             trainer = cm.trainer
-            train = PixelBatches(self.x_train, self.y_train, self.w_train, bs, True, seed)
-            val: Any = (self.x_val, self.y_val) if len(self.x_val) else None
+            train = PixelBatches(self.x_train, self.labels_train, self.n_classes, self.w_train,
+                                 bs, True, seed)
+            val: Any = PixelBatches(self.x_val, self.labels_val, self.n_classes, None, bs,
+                                    False, seed) if len(self.x_val) else None
         else:
             assert self.train_feats is not None
             if phase == 1:
                 assert self.train_feats.pooled is not None
                 feats = self.train_feats.pooled
                 trainer = ff.head_trainer(cm)
-                val_x = self.val_feats.pooled[0] if self.val_feats and \
+                val_x = ff.single_view(self.val_feats.pooled) if self.val_feats and \
                     self.val_feats.pooled is not None else None
             else:
                 assert self.cut is not None
@@ -206,16 +218,16 @@ class PhaseFitter:
                 if self.val_feats:
                     self.val_feats.pooled = None
                 trainer = ff.top_trainer(cm, self.cut)
-                val_x = self.val_feats.cut[0] if self.val_feats and \
+                val_x = ff.single_view(self.val_feats.cut) if self.val_feats and \
                     self.val_feats.cut is not None else None
             later = phase == 2 and not self.views_done and self.views > 1
-            train = ff.ViewBatches(feats, self.y_train, self.w_train, bs, True, seed,
-                                   available=1 if later else None)
+            train = ff.ViewBatches(feats, self.labels_train, self.n_classes, self.w_train, bs,
+                                   True, seed, available=1 if later else None)
             if later:
                 callbacks.append(AddViewsAfterFirstEpoch(self, train, pc.epochs))
             # In batches, as training: a float32 copy of all cut tensors would be a peak.
-            val = ff.ViewBatches(val_x[None], self.y_val, None, bs, False, seed) \
-                if val_x is not None else None
+            val = ff.ViewBatches(val_x, self.labels_val, self.n_classes, None, bs, False,
+                                 seed) if val_x is not None else None
             trainer.compile(optimizer=make_optimizer(pc), loss=loss, **accuracy_metrics())
         monitor = PhaseMonitor(trainer, phase, first_epoch, pc.epochs,
                                 pc.early_stopping_patience, self.report, self.cancel,

@@ -28,7 +28,6 @@ from tlgui.core.resize import resize_to_square
 log = logging.getLogger(__name__)
 
 
-
 class PixelCache(PixelStore):
     """A folder of decoded, resized images that decodes what it lacks.
 
@@ -95,17 +94,24 @@ def _each(samples: Sequence[Sample], work: Callable[[int], None], report: Report
 
     problems: list[Problem] = []
     last = 0.0
-    with ThreadPoolExecutor(max_workers=workers or min(4, (os.cpu_count() or 2))) as pool:
-        for done, (i, reason) in enumerate(pool.map(run, range(n)), start=1):
-            if cancel.is_set():
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise Cancelled("Loading images cancelled.")
-            if reason is not None:
-                problems.append(Problem(samples[i].path, reason))
-            now = time.monotonic()
-            if now - last > 0.1 or done == n:
-                last = now
-                report(StageProgress("decode", done, n, "Decoding images"))
+    threads = workers or min(4, (os.cpu_count() or 2))
+    # pool.map over all images would hold a future per image (100,000 of them: ~100 MB):
+    # a window of a few hundred keeps the threads busy all the same.
+    window = 64 * threads
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        done = 0
+        for start in range(0, n, window):
+            for i, reason in pool.map(run, range(start, min(start + window, n))):
+                done += 1
+                if cancel.is_set():
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise Cancelled("Loading images cancelled.")
+                if reason is not None:
+                    problems.append(Problem(samples[i].path, reason))
+                now = time.monotonic()
+                if now - last > 0.1 or done == n:
+                    last = now
+                    report(StageProgress("decode", done, n, "Decoding images"))
     return problems
 
 
@@ -120,7 +126,11 @@ def fill_cache(samples: Sequence[Sample], size: int, cache: PixelCache,
         if not cache.contains(samples[i], size):
             cache.get(samples[i], size)
 
-    return _each(samples, work, report, cancel or threading.Event(), None)
+    cancel = cancel or threading.Event()
+    try:
+        return _each(samples, work, report, cancel, None)
+    finally:
+        cache.settle(samples, size, cancel)
 
 
 def iter_pixels(
@@ -171,6 +181,7 @@ def iter_pixels(
             pending = ahead
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        cache.settle(samples, size, cancel)
 
 
 def load_pixels(
@@ -201,7 +212,11 @@ def load_pixels(
     def work(i: int) -> None:
         out[i] = cache.get(samples[i], size)
 
-    problems = _each(samples, work, report, cancel or threading.Event(), workers)
+    cancel = cancel or threading.Event()
+    try:
+        problems = _each(samples, work, report, cancel, workers)
+    finally:
+        cache.settle(samples, size, cancel)
     if not problems:  # the usual case: no copy of a few hundred MB
         return out, np.arange(n), problems
     failed = {p.path for p in problems}

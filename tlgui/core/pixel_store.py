@@ -5,6 +5,9 @@ that only moves files, such as applying label corrections in the window, can kee
 cache's entries with their files without importing Keras. An entry is keyed by the
 file's absolute path, size, modification time and the target size; each is written
 atomically and carries a CRC32, so a damaged one is detected and never used silently.
+
+Each read or lookup records a use of its entry (``cache_index``), and ``settle`` keeps the
+cache under its size limit after a job's pass over its images (``cache_control``).
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ import os
 import stat
 import struct
 import threading
+import weakref
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tlgui.core import cache_control, cache_index
 from tlgui.core.atomic import atomic_write_bytes
 from tlgui.core.dataset import Sample
 from tlgui.core.entries import EntryProblem, open_regular, printable
+from tlgui.core.errors import Cancelled, TlguiError
 from tlgui.core.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -44,19 +51,41 @@ class CacheStats:
     corrupt: int = 0
 
 
+# Every store alive in this process: the entries any of them used are "in use" and never
+# evicted, whichever job's eviction runs.
+_LIVE: weakref.WeakSet[PixelStore] = weakref.WeakSet()
+
+
+def keys_in_use() -> set[str]:
+    """The keys of the entries that the stores alive in this process read or wrote."""
+    used: set[str] = set()
+    for store in list(_LIVE):
+        with store._lock:
+            used |= store._used
+    return used
+
+
 class PixelStore:
     """A folder of decoded, resized images: its entries, without decoding.
 
     Args:
         root: the cache folder; default ``<user cache>/tlgui/pixels``.
         enabled: when False nothing is read or written (every image is decoded).
+        limit: the most bytes the cache keeps (None: the user's setting, else the
+            default: ``cache_control.effective_limit``).
     """
 
-    def __init__(self, root: Path | None = None, enabled: bool = True) -> None:
+    def __init__(self, root: Path | None = None, enabled: bool = True,
+                 limit: int | None = None) -> None:
         self.root = Path(root) if root else cache_dir() / "pixels"
         self.enabled = enabled
+        self.limit = limit
         self.stats = CacheStats()
         self._lock = threading.Lock()
+        self._used: set[str] = set()  # this job's entries: kept while it runs
+        self._unsettled = 0  # bytes written since the last settle
+        self._recorded: set[tuple[str, int, int, str, str]] = set()
+        _LIVE.add(self)
 
     def key(self, sample: Sample, size: int) -> str:
         """The cache key of an image at a size."""
@@ -69,17 +98,34 @@ class PixelStore:
 
     def contains(self, sample: Sample, size: int) -> bool:
         """Whether a regular-file entry exists (its checksum is verified only when it is
-        read; anything else at its place is dropped by the read)."""
-        return self.enabled and _regular_size(self._entry(self.key(sample, size), size)) \
-            is not None
+        read; anything else at its place is dropped by the read). Records a use."""
+        if not self.enabled:
+            return False
+        key = self.key(sample, size)
+        self._use(key)
+        path = self._entry(key, size)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        cache_index.touch_path(path, st.st_mtime)
+        return True
+
+    def _use(self, key: str) -> None:
+        with self._lock:
+            self._used.add(key)
 
     def read(self, sample: Sample, size: int) -> np.ndarray | None:
         """The cached pixels, or None when absent or corrupt (a corrupt entry is removed)."""
         if not self.enabled:
             return None
-        path = self._entry(self.key(sample, size), size)
+        key = self.key(sample, size)
+        self._use(key)  # on a miss too: the entry about to be written is this job's
+        path = self._entry(key, size)
         try:
-            body = read_entry(path, size)
+            body = read_entry(path, size, touch=True)
         except FileNotFoundError:
             return None
         except (EntryProblem, ValueError) as exc:
@@ -100,12 +146,65 @@ class PixelStore:
         pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
         h, w, c = pixels.shape
         body = pixels.tobytes()
-        path = self._entry(self.key(sample, size), size)
+        key = self.key(sample, size)
+        self._use(key)
+        path = self._entry(key, size)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, _pack(h, w, c, body))
         except OSError as exc:
             log.warning("cannot write cache entry %s: %s", path, exc)
+            return
+        with self._lock:
+            self._unsettled += _HEADER.size + len(body)
+
+    def settle(self, samples: Sequence[Sample], size: int,
+               cancel: threading.Event | None = None) -> None:
+        """After a pass over ``samples`` at ``size``: records the folder their entries
+        came from (the space per dataset, and pruning a dataset that is gone) and keeps
+        the cache under its limit, never removing an entry a live store used.
+
+        Trouble with the disk only logs: the cache is only a cache. With ``cancel`` set
+        nothing is walked (the next job does it).
+        """
+        if not self.enabled or not samples:
+            return
+        with self._lock:
+            written, self._unsettled = self._unsettled, 0
+        try:
+            self._record(samples, size)
+            removed = None
+            if cancel is not None and cancel.is_set():
+                cache_control.add_to_ledger(self.root, written)
+            else:
+                limit = self.limit if self.limit is not None \
+                    else cache_control.effective_limit(self.root)
+                removed = cache_control.maybe_evict(self.root, limit, written,
+                                                    keys_in_use(), cancel)
+            written = 0
+            if removed is not None and removed.entries:
+                log.info("cache over its limit: %d entries used longest ago removed (%s)",
+                         removed.entries, cache_control.format_size(removed.nbytes))
+        except Cancelled:
+            pass
+        except (OSError, TlguiError, ValueError) as exc:
+            log.warning("cannot keep track of the cache %s: %s", printable(self.root), exc)
+        finally:
+            if written:
+                with self._lock:
+                    self._unsettled += written
+
+    def _record(self, samples: Sequence[Sample], size: int) -> None:
+        try:
+            folder = os.path.commonpath([os.path.dirname(os.path.abspath(s.path))
+                                         for s in samples])
+        except ValueError:  # files on several drives: no one folder to name
+            return
+        memo = (folder, size, len(samples), str(samples[0].path), str(samples[-1].path))
+        if memo in self._recorded:
+            return  # each epoch passes over the same images
+        cache_index.record(self.root, folder, size, (self.key(s, size) for s in samples))
+        self._recorded.add(memo)
 
     def carry_over(self, old: Sample, new: Sample) -> int:
         """Makes the entries of a file cached under ``old`` serve ``new`` too, at every size.
@@ -160,12 +259,13 @@ def _pack(h: int, w: int, c: int, body: bytes) -> bytes:
     return _HEADER.pack(_MAGIC, h, w, c, zlib.crc32(body)) + body
 
 
-def read_entry(path: Path, size: int) -> bytes:
+def read_entry(path: Path, size: int, touch: bool = False) -> bytes:
     """The pixel bytes of the entry at ``path`` for images of ``size``, checked.
 
     The cache folder is on the user's disk and anything can be put there: only a regular
     file (not a link, a pipe, a device or a folder) is opened, and never more than an
-    entry's bytes plus one are read, so nothing blocks or fills the memory.
+    entry's bytes plus one are read, so nothing blocks or fills the memory. With
+    ``touch`` the read is recorded as a use of the entry (its modification time).
 
     Raises:
         FileNotFoundError: there is no entry.
@@ -177,6 +277,8 @@ def read_entry(path: Path, size: int) -> bytes:
     expected = entry_bytes(size)
     with open_regular(path, follow_links=False) as fh:
         data = fh.read(_HEADER.size + expected + 1)
+        if touch:
+            cache_index.touch_fd(fh.fileno(), path)
     if len(data) < _HEADER.size:
         raise ValueError("truncated header")
     magic, h, w, c, crc = _HEADER.unpack_from(data)

@@ -167,6 +167,7 @@ def _run_training(
         report(RunStarted(str(run.path)))
     history: list[dict[str, Any]] = []
     result = TrainResult(cm, history, run, dataset)
+    engine: PhaseFitter | None = None
     try:
         t0 = time.monotonic()
         engine = _load(dataset, cm, config, cache, report, cancel)
@@ -246,6 +247,9 @@ def _run_training(
         if run:
             run.write_status("failed", error=str(exc))
         raise
+    finally:
+        if engine is not None:
+            engine.store.close()  # spilled features: a run's, removed with it
     return result
 
 

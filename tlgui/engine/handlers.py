@@ -28,6 +28,12 @@ if TYPE_CHECKING:
     from tlgui.engine.server import Server
 
 KEPT_DATASETS = 4
+
+
+def _limit(params: dict[str, Any]) -> int | None:
+    """The cache limit the window sent (None: the engine's own setting or the default)."""
+    value = params.get("cache_limit")
+    return value if isinstance(value, int) and value >= 0 else None
 Handler = Callable[[dict[str, Any], Report, threading.Event], Any]
 
 
@@ -171,8 +177,8 @@ class Handlers:
         config = TrainConfig.from_dict(params["config"]).replace(
             devices=str(params.get("devices", "1")))
         ds = self.dataset(params["dataset"], report, cancel)
-        cache = PixelCache(Path(params["cache_dir"]) / "pixels") if params.get("cache_dir") \
-            else None
+        cache = PixelCache(Path(params["cache_dir"]) / "pixels",
+                           limit=_limit(params)) if params.get("cache_dir") else None
         run_root = Path(params["data_dir"]) / "runs" if params.get("data_dir") else None
         with self.model_lock:
             # Every run starts from the pre-trained backbone and a new head: runs stay
@@ -204,8 +210,8 @@ class Handlers:
 
         ds = self.dataset(params["dataset"], report, cancel)
         split = params.get("split") or ("validation" if ds.validation else "test")
-        cache = PixelCache(Path(params["cache_dir"]) / "pixels") if params.get("cache_dir") \
-            else None
+        cache = PixelCache(Path(params["cache_dir"]) / "pixels",
+                           limit=_limit(params)) if params.get("cache_dir") else None
         with self.model_lock:
             cm = self._model_for(params, report)
             ev = evaluate_model(cm.model, cm.image_size, ds, split, cache=cache, report=report,

@@ -37,8 +37,10 @@ EXPLAIN_BATCH = 16
 def _pixel_cache(params: dict[str, Any]) -> Any:
     from tlgui.core.pixel_cache import PixelCache
 
-    return PixelCache(Path(params["cache_dir"]) / "pixels") if params.get("cache_dir") \
-        else PixelCache()
+    limit = params.get("cache_limit")
+    limit = limit if isinstance(limit, int) and limit >= 0 else None
+    return PixelCache(Path(params["cache_dir"]) / "pixels", limit=limit) \
+        if params.get("cache_dir") else PixelCache(limit=limit)
 
 
 def _samples_key(samples: list[Sample], config: TrainConfig, size: int) -> str:

@@ -3,122 +3,55 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    QRect,
-    QSize,
     Qt,
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QDesktopServices, QPainter
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
-    QStyleOptionViewItem,
     QTableView,
-    QTableWidget,
-    QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from tlgui.core.wording import plural
+from tlgui.gui.class_filter import ClassFilterProxy
 from tlgui.gui.class_grid import ClassGrid
+from tlgui.gui.class_table import (
+    STRIP_SIZE,
+    ClassTableModel,
+    ProblemTableModel,
+    ThumbStripDelegate,
+)
 from tlgui.gui.icons import icon
-from tlgui.gui.thumbnails import ThumbnailCache, ThumbnailDelegateBase, draw_thumbnail
+from tlgui.gui.thumbnails import ThumbnailCache
 
 if TYPE_CHECKING:
     from tlgui.core.dataset import Dataset
 
-STRIP_SIZE = 64
 CLASS_COLUMN_MAX = 220
-STRIP_MIN = 3  # thumbnails the examples column asks room for; it shows as many as fit
+FEW_CLASSES = 12  # more than this: a filter box above the class table
+WARNING_LINES = 5  # lines of warnings shown before they scroll
 EMPTY_WIDTH = 640
-_ModelIndex = QModelIndex | QPersistentModelIndex
-
-
-class ClassTableModel(QAbstractTableModel):
-    """One row per class: counts per split and its files (the strip shows the first)."""
-
-    HEADERS = ("Class", "Images", "Training", "Validation", "Examples")
-    EXAMPLES_ROLE = Qt.ItemDataRole.UserRole + 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._rows: list[tuple[str, int, int, int, list[Path]]] = []
-
-    def set_dataset(self, ds: Dataset | None) -> None:
-        self.beginResetModel()
-        self._rows = []
-        if ds is not None:
-            total, train, val = ds.counts("all"), ds.counts("train"), ds.counts("validation")
-            # One pass over the samples (train first), not one per class: 500 classes of
-            # 100,000 files stay instant.
-            files: list[list[Path]] = [[] for _ in ds.class_names]
-            for sample in (*ds.train, *ds.validation, *ds.test):
-                files[sample.label].append(sample.path)
-            for name, paths in zip(ds.class_names, files, strict=True):
-                self._rows.append((name, total[name], train[name], val[name], paths))
-        self.endResetModel()
-
-    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        row, col = self._rows[index.row()], index.column()
-        if role == Qt.ItemDataRole.DisplayRole and col < 4:
-            return row[col] if col == 0 else f"{row[col]:,}"
-        if role == Qt.ItemDataRole.TextAlignmentRole and 0 < col < 4:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == self.EXAMPLES_ROLE and col == 4:
-            return row[4]
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
-
-
-class ThumbStripDelegate(ThumbnailDelegateBase):
-    """Paints a row of thumbnails, asking the cache for those it lacks."""
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _ModelIndex) -> None:
-        super().paint(painter, option, index)
-        paths = index.data(ClassTableModel.EXAMPLES_ROLE) or []
-        rect: QRect = option.rect  # type: ignore[attr-defined]
-        x = rect.x() + 4
-        for path in paths:  # as many as fit the column; only those are decoded
-            if x + STRIP_SIZE > rect.right():
-                break
-            cell = QRect(x, rect.y() + (rect.height() - STRIP_SIZE) // 2, STRIP_SIZE, STRIP_SIZE)
-            draw_thumbnail(painter, self.cache, path, cell, inset=2)
-            x += STRIP_SIZE + 4
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: _ModelIndex) -> QSize:
-        return QSize(STRIP_MIN * (STRIP_SIZE + 4) + 4, STRIP_SIZE + 8)
 
 
 class DatasetPanel(QWidget):
@@ -214,21 +147,40 @@ class DatasetPanel(QWidget):
         self.split_label.setWordWrap(True)
 
         self.class_model = ClassTableModel()
+        self.class_proxy = ClassFilterProxy()
+        self.class_proxy.setSourceModel(self.class_model)
+        self.class_filter = QLineEdit()
+        self.class_filter.setPlaceholderText("Filter classes by name…")
+        self.class_filter.setClearButtonEnabled(True)
+        self.class_filter.setToolTip("Keeps the classes whose name holds every word typed")
+        self.class_filter.textChanged.connect(self.class_proxy.set_text)
+        self.class_filter.hide()
         self.class_view = QTableView()
-        self.class_view.setModel(self.class_model)
+        self.class_view.setModel(self.class_proxy)
+        self.class_view.setSortingEnabled(True)
+        self.class_view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.class_view.setItemDelegateForColumn(4, ThumbStripDelegate(self.thumbnails, self))
         self.class_view.verticalHeader().setDefaultSectionSize(STRIP_SIZE + 8)
         self.class_view.verticalHeader().hide()
         header = self.class_view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths measured once: resizing to contents asks every row of 500 for its
+        # size at each layout.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        header.setSortIndicatorClearable(True)
         self.class_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.class_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.class_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.class_view.setToolTip("Select a class to see all its images on the right.")
+        self.class_view.setToolTip("Select a class to see all its images on the right. "
+                                   "Click a column title to sort.")
         self.class_view.selectionModel().currentRowChanged.connect(
             lambda current, _previous: self.show_class(current.row()))
+        classes = QWidget()
+        cv = QVBoxLayout(classes)
+        cv.setContentsMargins(0, 0, 0, 0)
+        cv.addWidget(self.class_filter)
+        cv.addWidget(self.class_view, 1)
         self.class_grid = ClassGrid(self.thumbnails)
 
         self.warnings_label = QLabel()
@@ -237,9 +189,16 @@ class DatasetPanel(QWidget):
         self.warnings_label.setStyleSheet(
             "QLabel#warnings { background: #fff4d6; border: 1px solid #e0b000; "
             "border-radius: 4px; padding: 6px; }")
+        # 500 classes can bring a warning each: they scroll, the class table keeps its room.
+        self.warnings_area = QScrollArea()
+        self.warnings_area.setWidget(self.warnings_label)
+        self.warnings_area.setWidgetResizable(True)
+        self.warnings_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.warnings_area.setMaximumHeight(self.fontMetrics().lineSpacing() * WARNING_LINES + 16)
 
-        self.problems_table = QTableWidget(0, 2)
-        self.problems_table.setHorizontalHeaderLabels(["Skipped file", "Why"])
+        self.problems_model = ProblemTableModel()
+        self.problems_table = QTableView()
+        self.problems_table.setModel(self.problems_model)
         self.problems_table.horizontalHeader().setSectionResizeMode(
             0, QHeaderView.ResizeMode.Interactive)
         self.problems_table.horizontalHeader().setStretchLastSection(True)
@@ -266,7 +225,7 @@ class DatasetPanel(QWidget):
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 1)
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.class_view)
+        split.addWidget(classes)
         split.addWidget(right)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
@@ -275,7 +234,7 @@ class DatasetPanel(QWidget):
         v.addLayout(top)
         v.addWidget(self.summary_label)
         v.addWidget(self.split_label)
-        v.addWidget(self.warnings_label)
+        v.addWidget(self.warnings_area)
         v.addWidget(split, 1)
         return page
 
@@ -297,11 +256,10 @@ class DatasetPanel(QWidget):
 
     def reveal_selected(self) -> None:
         rows = self.problems_table.selectionModel().selectedRows()
-        row = rows[0].row() if rows else 0
-        item = self.problems_table.item(row, 0)
-        if item is None:
+        index = rows[0] if rows else self.problems_model.index(0, 0)
+        if not index.isValid():
             return
-        path = Path(item.data(Qt.ItemDataRole.UserRole))
+        path = Path(index.data(ProblemTableModel.PATH_ROLE))
         folder = path if path.is_dir() else path.parent
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
@@ -312,24 +270,44 @@ class DatasetPanel(QWidget):
         layout.insertWidget(layout.count() - 1, widget)
 
     # -- display ------------------------------------------------------------------
+    def _fit_columns(self, ds: Dataset) -> None:
+        """Widths from the longest name and the largest count, not from every row."""
+        fm = self.class_view.fontMetrics()
+        header = self.class_view.horizontalHeader()
+        longest = max(ds.class_names, key=fm.horizontalAdvance, default="")
+        name_width = max(fm.horizontalAdvance(longest),
+                         fm.horizontalAdvance(ClassTableModel.HEADERS[0])) + 24
+        self.class_view.setColumnWidth(0, min(max(name_width, 80), CLASS_COLUMN_MAX))
+        digits = fm.horizontalAdvance(f"{self.class_model.widest_count():,}")
+        for col in (1, 2, 3):
+            title = fm.horizontalAdvance(ClassTableModel.HEADERS[col])
+            # Room for the sort arrow next to the title.
+            self.class_view.setColumnWidth(col, max(digits, title) + 32)
+        header.setMinimumSectionSize(40)
+
     def show_corrected(self, ds: Dataset) -> None:
         """The same dataset with other labels: counts change, the chosen class stays."""
-        row = self.class_view.currentIndex().row()
-        self.show_dataset(ds)
-        if 0 <= row < len(ds.class_names):
-            self.class_view.selectRow(row)
+        chosen = self.class_view.currentIndex().siblingAtColumn(0).data()
+        self.show_dataset(ds, keep_order=True)
+        if chosen in ds.class_names:
+            source = self.class_model.index(
+                self.class_model.row_of(ds.class_names.index(chosen)), 0)
+            row = self.class_proxy.mapFromSource(source).row()
+            if row >= 0:
+                self.class_view.selectRow(row)
 
     def show_class(self, row: int) -> None:
-        """Shows the images of the class in ``row`` of the table (-1: none)."""
-        index = self.class_model.index(row, 4)
+        """Shows the images of the class in ``row`` of the table as shown (-1: none)."""
+        index = self.class_proxy.index(row, 4)
         if not index.isValid():
             self.class_grid.show_class(None, [])
             return
-        self.class_grid.show_class(self.class_model.index(row, 0).data(),
+        self.class_grid.show_class(self.class_proxy.index(row, 0).data(),
                                    index.data(ClassTableModel.EXAMPLES_ROLE))
 
-    def show_dataset(self, ds: Dataset) -> None:
-        """Fills the details page."""
+    def show_dataset(self, ds: Dataset, keep_order: bool = False) -> None:
+        """Fills the details page (``keep_order``: the same classes, as sorted and
+        filtered before)."""
         self.stack.setCurrentIndex(1)
         self.path_label.setText(f"<b>{ds.root.name}</b> &nbsp; <small>{ds.root}</small>")
         n_train, n_val, n_test = len(ds.train), len(ds.validation), len(ds.test)
@@ -347,25 +325,30 @@ class DatasetPanel(QWidget):
                 f"Split: {share:.0%} of each class is held back, at random but always the "
                 "same way for the same files, to check the model on images it has never "
                 "seen; the rest train it.")
+        many = len(ds.class_names) > FEW_CLASSES
+        if not keep_order:
+            self.class_filter.clear()
+            self.class_view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.class_filter.setVisible(many)
+        self.class_proxy.set_names(ds.class_names)
         self.class_model.set_dataset(ds)
-        name_width = self.class_view.horizontalHeader().sectionSizeHint(0)
-        self.class_view.setColumnWidth(0, min(max(name_width, 80), CLASS_COLUMN_MAX))
-        if ds.class_names:
+        if keep_order:  # the model comes back in folder order: sorted as the user left it
+            header = self.class_view.horizontalHeader()
+            self.class_model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+        self._fit_columns(ds)
+        if self.class_proxy.rowCount():
             self.class_view.selectRow(0)
-        self.show_class(0 if ds.class_names else -1)
-        self.warnings_label.setVisible(bool(ds.warnings))
-        self.warnings_label.setText("<br>".join(f"⚠ {w}" for w in ds.warnings))
-        self.problems_table.setRowCount(len(ds.problems))
-        for i, p in enumerate(ds.problems):
-            try:
-                shown = str(p.path.relative_to(ds.root))
-            except ValueError:
-                shown = str(p.path)
-            item = QTableWidgetItem(shown)
-            item.setData(Qt.ItemDataRole.UserRole, str(p.path))
-            item.setToolTip(str(p.path))
-            self.problems_table.setItem(i, 0, item)
-            self.problems_table.setItem(i, 1, QTableWidgetItem(p.reason))
-        self.problems_table.resizeColumnToContents(0)
-        self.problems_box.setTitle(f"Skipped files ({len(ds.problems)})")
+        self.show_class(0 if self.class_proxy.rowCount() else -1)
+        self.warnings_area.setVisible(bool(ds.warnings))
+        many_warnings = len(ds.warnings) > WARNING_LINES
+        self.warnings_label.setText(
+            (f"<b>{len(ds.warnings)} warnings</b> (scroll to read them all)<br>"
+             if many_warnings else "") + "<br>".join(f"⚠ {w}" for w in ds.warnings))
+        self.problems_model.set_problems(ds.root, ds.problems)
+        # Wide enough for the first rows' paths, measured on those only.
+        fm = self.problems_table.fontMetrics()
+        widest = max((fm.horizontalAdvance(self.problems_model.shown_path(r))
+                      for r in range(min(50, len(ds.problems)))), default=0)
+        self.problems_table.setColumnWidth(0, min(max(widest + 16, 120), 480))
+        self.problems_box.setTitle(f"Skipped files ({len(ds.problems):,})")
         self.problems_box.setVisible(bool(ds.problems))

@@ -1,4 +1,5 @@
-"""Choosing the engine's Keras backend in the window; it applies to the next job.
+"""Choosing the engine's Keras backend in the window; it applies to the next job. The
+same dialog shows the decoded-image cache (``cache_box``): its space, limit and Clear.
 
 Which backends are installed is found without importing them (``find_spec``): the window
 never loads Keras or a backend itself.
@@ -15,10 +16,14 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
+    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
 
+from tlgui.core.entries import printable
+from tlgui.core.errors import TlguiError
+from tlgui.gui.cache_box import CacheBox
 from tlgui.gui.engine_host import BACKENDS
 
 BACKEND_KEY = "engine/backend"
@@ -57,7 +62,8 @@ def saved_devices(settings: QSettings) -> str:
 
 class EngineSettingsDialog(QDialog):
     """Backend and device picker; ``backend()``, ``device()`` and ``shared()`` are the
-    choice (``shared``: how many devices share each batch, ADR 010)."""
+    choice (``shared``: how many devices share each batch, ADR 010). The cache limit
+    chosen is saved on OK."""
 
     def __init__(self, current: str | None, running: str, parent: QWidget | None = None,
                  device: str | None = None, devices: list[dict[str, object]] | None = None,
@@ -109,11 +115,22 @@ class EngineSettingsDialog(QDialog):
         form.addRow("Backend", self.backend_box)
         form.addRow("Device", self.device_box)
         form.addRow("GPUs per run", self.shared_box)
+        self.cache_box = CacheBox(self)
+        self.finished.connect(self.cache_box.stop)
         v = QVBoxLayout(self)
         v.addLayout(form)
         v.addWidget(note)
+        v.addWidget(self.cache_box)
         v.addWidget(buttons)
         self.resize(520, self.sizeHint().height())
+
+    def accept(self) -> None:
+        """Saves the cache limit, then closes (a limit that cannot be saved is said)."""
+        try:
+            self.cache_box.apply()
+        except TlguiError as exc:
+            QMessageBox.warning(self, "Cache limit not saved", printable(str(exc)))
+        super().accept()
 
     def backend(self) -> str | None:
         """The chosen backend (None: the default)."""

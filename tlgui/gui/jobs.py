@@ -32,6 +32,15 @@ Report = Callable[[object], None]
 MODEL_SUFFIXES = frozenset({".keras", ".tflite", ".onnx", ".h5"})
 
 
+def _cache() -> dict[str, Any]:
+    """The pixel cache's folder and limit, as the window sees them: the engine may have
+    started with other folders (in tests one engine serves many windows)."""
+    from tlgui.core.cache_control import effective_limit
+
+    return {"cache_dir": str(cache_dir()),
+            "cache_limit": effective_limit(cache_dir() / "pixels")}
+
+
 # -- dataset ------------------------------------------------------------------------------
 def scan_dataset(engine: EngineHost, path: Path, split: SplitConfig, report: Report,
                  cancel: threading.Event) -> tuple[Dataset, str]:
@@ -97,8 +106,7 @@ def train(engine: EngineHost, dataset: Dataset, token: str, config: TrainConfig,
               "dataset": codec.dataset_ref(dataset, token, config.split, corrections),
               "flags": codec.flags_to_data(flags),
               "compiled_flags": codec.flags_to_data(compiled_flags),
-              "data_dir": str(data_dir()), "cache_dir": str(cache_dir()),
-              "devices": devices}
+              "data_dir": str(data_dir()), **_cache(), "devices": devices}
     try:
         data = engine.call("train", params, report, cancel)
     except Cancelled as exc:
@@ -115,7 +123,7 @@ def evaluate(engine: EngineHost, dataset: Dataset, token: str, split: SplitConfi
              corrections: dict[str, Any] | None = None) -> Evaluation:
     """Classifies the validation images with the engine's model (saved into ``run``)."""
     params = {"dataset": codec.dataset_ref(dataset, token, split, corrections),
-              "run": str(run) if run else None, "cache_dir": str(cache_dir())}
+              "run": str(run) if run else None, **_cache()}
     from tlgui.core.metrics import evaluation_from_data
 
     return evaluation_from_data(engine.call("evaluate", params, report, cancel))
@@ -169,7 +177,7 @@ def audit(engine: EngineHost, dataset_ref: dict[str, Any], config: TrainConfig,
           report: Report, cancel: threading.Event) -> AuditSummary:
     """Audits the labels of a dataset (a ``codec.dataset_ref``, corrections included)."""
     data = engine.call("audit", {"dataset": dataset_ref, "config": config.to_dict(),
-                                 "cache_dir": str(cache_dir())}, report, cancel)
+                                 **_cache()}, report, cancel)
     return codec.audit_summary_from_data(data)
 
 
@@ -178,7 +186,7 @@ def neighbours(engine: EngineHost, dataset_ref: dict[str, Any], config: TrainCon
                cancel: threading.Event) -> list[tuple[Nearest, ...]]:
     """Per query image, the dataset's images of each named class that look most like it."""
     data = engine.call("neighbours", {
-        "dataset": dataset_ref, "config": config.to_dict(), "cache_dir": str(cache_dir()),
+        "dataset": dataset_ref, "config": config.to_dict(), **_cache(),
         "queries": [[str(p), list(classes)] for p, classes in queries]}, report, cancel)
     return codec.nearest_from_data(data)
 

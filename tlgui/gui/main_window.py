@@ -124,7 +124,8 @@ class MainWindow(QMainWindow):
         self.export_action = action("export", "Export…", self.open_export_dialog, "Ctrl+E")
         bar.addSeparator()
         self.engine_action = action("engine", "Engine…", self.open_engine_settings)
-        self.engine_action.setToolTip("Choose the backend the engine process trains with")
+        self.engine_action.setToolTip("Choose the backend the engine process trains with; "
+                                      "see and clear the decoded-image cache")
         paste = QAction("Paste images to classify", self)  # Ctrl+V anywhere; not on the bar
         paste.setShortcut(QKeySequence(QKeySequence.StandardKey.Paste))
         paste.triggered.connect(self.paste)
@@ -269,7 +270,9 @@ class MainWindow(QMainWindow):
 
     def _show_progress(self, event: object) -> None:
         if isinstance(event, StageProgress):
-            count = f" ({event.done}/{event.total})" if event.total else ""
+            # A step that does not know its total (a scan) still shows that it moves on.
+            count = (f" ({event.done:,}/{event.total:,})" if event.total
+                     else f" ({event.done:,} so far)" if event.done else "")
             finished = bool(event.total) and event.done >= event.total
             # A finished step's line goes soon: it must not read as work still running.
             self.statusBar().showMessage(f"{event.message}{count}", 1500 if finished else 4000)

@@ -10,12 +10,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QSplitter,
     QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -23,11 +21,11 @@ from PySide6.QtWidgets import (
 from tlgui.core.run_catalog import format_duration
 from tlgui.core.run_compare import RunDetails
 from tlgui.gui.compare_view import run_color
+from tlgui.gui.evaluation_models import ClassMetricsModel, fit_class_columns
 
 if TYPE_CHECKING:
     from tlgui.gui.comparison_plot import ComparisonPlot
 
-RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 HINT, RUN = range(2)
 
 
@@ -49,14 +47,17 @@ class RunPreview(QStackedWidget):
         self.summary.setWordWrap(True)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.classes = QTableWidget(0, 4)
-        self.classes.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "Images"])
+        # A model, sortable: a run of 500 classes is 500 rows, not 2,000 items.
+        self.class_model = ClassMetricsModel()
+        self.classes = QTableView()
+        self.classes.setModel(self.class_model)
+        self.classes.setSortingEnabled(True)
+        self.classes.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.classes.verticalHeader().hide()
         self.classes.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.classes.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        header = self.classes.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.classes.horizontalHeader().setSortIndicatorClearable(True)
+        fit_class_columns(self.classes, stretch=1)
         self.classes.verticalHeader().setDefaultSectionSize(
             self.classes.fontMetrics().height() + 6)
         self.classes.setToolTip("From the run's last evaluation. Precision: of the photos "
@@ -133,13 +134,8 @@ class RunPreview(QStackedWidget):
             lines.append(f"<span style='color:#b00020'>{html.escape(r.reason)}</span>")
         self.summary.setText("<br>".join(lines))
         per_class = d.evaluation.per_class if d.evaluation else ()
-        self.classes.setRowCount(len(per_class))
-        for i, m in enumerate(per_class):
-            for j, text in enumerate((m.name, _pct(m.precision), _pct(m.recall),
-                                      str(m.support))):
-                item = QTableWidgetItem(text)
-                if j:
-                    item.setTextAlignment(RIGHT)
-                self.classes.setItem(i, j, item)
+        self.class_model.set_evaluation(d.evaluation)
+        header = self.classes.horizontalHeader()
+        self.class_model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
         self.classes.setVisible(bool(per_class))
         self.setCurrentIndex(RUN)
