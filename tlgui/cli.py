@@ -272,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace the --out file if it exists")
     t.add_argument("--device", dest="train_device", default=None,
                    help="auto, cpu or a device id (as the global --device)")
+    t.add_argument("--devices", default="1",
+                   help="how many devices share each batch: 1, a number or all (data "
+                        "parallel; needs KERAS_BACKEND=jax for more than one)")
+    t.add_argument("--multi-host", action="store_true",
+                   help="one of several processes (hosts) training together: joins them "
+                        "through keras.distribution.initialize (KERAS_DISTRIBUTION_* "
+                        "variables, or Slurm's); use with --devices all")
     t.add_argument("--precision", default="auto",
                    choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
                    help="auto: mixed precision on GPUs with tensor cores, else float32")

@@ -65,6 +65,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         dropout=base.dropout,
         device=device_setting(args),
         precision=args.precision,
+        devices=args.devices,
     )
     check_train_config(config, OPTION_NAMES)
     if config.weights not in ("imagenet", "none"):
@@ -114,6 +115,12 @@ def cmd_train(args: argparse.Namespace, reporter: Any) -> int:
 
     config = train_config(args)
     out = check_destinations(args)
+    writer = True
+    if getattr(args, "multi_host", False):
+        from tlgui.core.distribution import is_main_process, join_hosts
+
+        _say(f"joined {join_hosts()} processes")  # before any computation (ADR 010)
+        writer = is_main_process()  # the first process writes --out, as the run folder
     cancel = threading.Event()
     try:
         with ctrl_c_cancels(cancel, "training"):
@@ -142,7 +149,7 @@ def cmd_train(args: argparse.Namespace, reporter: Any) -> int:
         return 1
     if result.cancelled:
         _say(f"Cancelled. {_kept(result)}", err=True)
-    if out is not None:
+    if out is not None and writer:
         _write_out(result, out, args.overwrite)
     return 1 if result.cancelled else 0
 

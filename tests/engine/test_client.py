@@ -63,10 +63,14 @@ def test_scan_build_train_evaluate_open(client: EngineClient, dataset: tuple,  #
     assert info.backbone == "MobileNetV2" and not info.needs_recompile and not info.trained
     assert len(info.tree.blocks) > 10, "the backbone's blocks travel with the tree"
     seen: list[Event] = []
-    data = client.call("train", _train_params(ds, token, TINY, info.compiled_flags, tmp_path),
-                       report=seen.append)
+    # Settings loaded from a run made on a server with 4 GPUs: the window's own device
+    # count (1 when it sends none) applies, not the server's.
+    server_run = TINY.replace(devices="4")
+    data = client.call("train", _train_params(ds, token, server_run, info.compiled_flags,
+                                              tmp_path), report=seen.append)
     summary = codec.summary_from_data(data)
     assert summary.trained and summary.run is not None
+    assert RunFolder(summary.run).read_status()["devices"]["count"] == 1
     assert [type(e) for e in seen if isinstance(e, RunStarted | PhaseStarted)] == \
         [RunStarted, PhaseStarted, PhaseStarted]
     assert [e.epoch for e in seen if isinstance(e, EpochEnded)] == [1, 2, 3]

@@ -100,6 +100,9 @@ class TrainConfig:
         precision: ``auto`` (mixed precision on GPUs with tensor cores, else
             float32), ``float32``, ``mixed_float16`` or ``mixed_bfloat16``; see
             ``precision.py``. Saved and exported models are always float32.
+        devices: how many devices share each batch: ``1`` (the default), a number, or
+            ``all``; more than one is data parallelism under the JAX backend (see
+            ``distribution.py``, ADR 010).
     """
 
     backbone: str = "MobileNetV2"
@@ -120,6 +123,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    devices: str = "1"
 
     def replace(self, **changes: Any) -> TrainConfig:
         """Returns a copy with some fields changed."""
@@ -143,6 +147,24 @@ class TrainConfig:
         if isinstance(kwargs.get("split"), dict):
             kwargs["split"] = SplitConfig(**kwargs["split"])
         return cls(**kwargs)
+
+
+def parse_devices(value: str | int | None) -> int | None:
+    """The device count a ``devices`` setting asks for (``1``, ``N``); None means all.
+
+    Raises:
+        ConfigError: neither ``all`` nor a whole number of at least 1.
+    """
+    if value is None:
+        return 1
+    text = str(value).strip().lower()
+    if text == "all":
+        return None
+    if isinstance(value, bool) or not text.isdigit():
+        raise ConfigError(f"--devices must be 'all' or a whole number (got {value!r}).")
+    if int(text) < 1:
+        raise ConfigError(f"--devices must be at least 1 (got {text}).")
+    return int(text)
 
 
 # -- range checks ---------------------------------------------------------------------------
@@ -218,6 +240,7 @@ def check_train_config(config: TrainConfig, names: Names | None = None) -> None:
     _fraction(config.dropout, names.get("dropout", "The dropout rate"))
     _fraction(config.label_smoothing, names.get("label_smoothing", "The label smoothing"))
     _whole(config.augment.views, names.get("augment.views", "The number of views"), 1)
+    parse_devices(config.devices)
     for what in ("rotation", "zoom", "contrast"):
         value = getattr(config.augment, what)
         label = names.get(f"augment.{what}", f"The {what} augmentation")

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from tlgui.core.dataset import Problem, Sample
+from tlgui.core.distribution import predict_batch
 from tlgui.core.errors import Cancelled
 from tlgui.core.events import Report, StageProgress
 from tlgui.core.model import ClassifierModel, make_inference_backbone_trainer
@@ -256,7 +257,7 @@ def extract(
                 else:
                     # predict_on_batch runs a compiled graph: an eager call of the backbone
                     # holds about five times the memory (1.5 GB against 0.3 GB, MobileNetV2).
-                    got = net.predict_on_batch(x)
+                    got = predict_batch(net, x)  # split over the devices of a parallel run
                     outs = list(got) if isinstance(got, (list, tuple)) else [got]
                 if pooled:
                     feat = np.asarray(outs[0])[:k]

@@ -376,11 +376,13 @@ class ClassifierModel:
         """Compiles the model for a phase; this is what clears the recompile gate."""
         import keras
 
+        from tlgui.core.distribution import accuracy_metrics
+
         self.trainer = self.full_trainer()
         self.trainer.compile(
             optimizer=make_optimizer(phase),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
-            metrics=["accuracy"],
+            **accuracy_metrics(),  # weighted under several devices (distribution.py)
         )
         self.compiled_phase = phase
         self._compiled_flags = self.trainable_flags()

@@ -16,6 +16,7 @@ import numpy as np
 from tlgui.core import frozen_features as ff
 from tlgui.core.config import PhaseConfig, TrainConfig
 from tlgui.core.dataset import Problem
+from tlgui.core.distribution import accuracy_metrics, for_devices
 from tlgui.core.events import Notice, Report
 from tlgui.core.memory import release_memory
 from tlgui.core.model import ClassifierModel, make_optimizer
@@ -227,13 +228,14 @@ class PhaseFitter:
             # In batches, as training: a float32 copy of all cut tensors would be a peak.
             val = ff.ViewBatches(val_x, self.labels_val, self.n_classes, None, bs, False,
                                  seed) if val_x is not None else None
-            trainer.compile(optimizer=make_optimizer(pc), loss=loss, metrics=["accuracy"])
+            trainer.compile(optimizer=make_optimizer(pc), loss=loss, **accuracy_metrics())
         monitor = PhaseMonitor(trainer, phase, first_epoch, pc.epochs,
                                 pc.early_stopping_patience, self.report, self.cancel,
                                 history, on_best, pc.learning_rate)
         if baseline is not None and baseline.best is not None:
             monitor.start_from(baseline.best, baseline.best_epoch)
         monitor.batches = len(train)
+        train, val = for_devices(train, val, bs)  # unchanged on one device (ADR 010)
         try:
             trainer.fit(train, validation_data=val, epochs=pc.epochs, verbose=0,
                         callbacks=[monitor, *callbacks], batch_size=None)

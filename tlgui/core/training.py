@@ -22,6 +22,7 @@ from tlgui.core.config import TrainConfig, check_train_config
 from tlgui.core.dataset import Dataset, Problem
 from tlgui.core.device_memory import plan_batches
 from tlgui.core.devices import DeviceInfo, select_device
+from tlgui.core.distribution import is_main_process, parallel_scope, plan_devices
 from tlgui.core.errors import Cancelled, ConfigError, TlguiError
 from tlgui.core.events import (
     Notice,
@@ -116,16 +117,24 @@ def run_training(
     """
     check_train_config(config)  # a batch size of 0 would fail only after the features
     device = select_device(config.device)
+    # Several devices (ADR 010): refused here, before any work, when they cannot be used.
+    plan = plan_devices(config.devices, config.device, device, config.batch_size)
     policy = model_precision(model.model) if model is not None \
         else resolve_precision(config.precision, device)
-    report(Notice("info", f"Training on {device.label()} with the {device.backend} "
+    where = device.label() if plan.count == 1 else \
+        f"{plan.count} devices ({', '.join(plan.devices)}), data parallel,"
+    report(Notice("info", f"Training on {where} with the {device.backend} "
                           f"backend, {policy.replace('_', ' ')} precision."))
-    with keras.device(device.keras_name), dtype_policy(policy):
-        return _run_training(dataset, config, report, cancel, model=model,
-                             use_model_trainable=use_model_trainable, cache=cache,
-                             run_root=run_root, write_run=write_run, device=device,
-                             compute={"device": device.to_dict(), "backend": device.backend,
-                                      "precision": policy})
+    models = [model.model] if model is not None else []
+    with parallel_scope(plan, models), dtype_policy(policy):
+        result = _run_training(dataset, config, report, cancel, model=model,
+                               use_model_trainable=use_model_trainable, cache=cache,
+                               run_root=run_root, device=device,
+                               write_run=write_run and is_main_process(),  # one writer
+                               compute={"device": device.to_dict(), "backend": device.backend,
+                                        "precision": policy, "devices": plan.to_dict()})
+        models.append(result.model.model)  # back on one device when the scope ends
+        return result
 
 
 def _run_training(

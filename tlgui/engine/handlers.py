@@ -172,7 +172,10 @@ class Handlers:
         if flags != codec.flags_from_data(params.get("compiled_flags", params["flags"])):
             raise RecompileRequired("Trainable layers changed since the model was compiled; "
                                     "recompile the model before training.")
-        config = TrainConfig.from_dict(params["config"])
+        # The device count belongs to this machine, not to the run the settings were
+        # loaded from (a server's --devices 4 would be refused here): the window's own.
+        config = TrainConfig.from_dict(params["config"]).replace(
+            devices=str(params.get("devices", "1")))
         ds = self.dataset(params["dataset"], report, cancel)
         cache = PixelCache(Path(params["cache_dir"]) / "pixels",
                            limit=_limit(params)) if params.get("cache_dir") else None

@@ -28,6 +28,7 @@ from tlgui.gui.engine_host import BACKENDS
 
 BACKEND_KEY = "engine/backend"
 DEVICE_KEY = "engine/device"
+DEVICES_KEY = "engine/devices"
 BACKEND_NOTES = {
     "tensorflow": "TensorFlow: every export format; the default.",
     "jax": "JAX: fast on NVIDIA GPUs under Linux.",
@@ -52,13 +53,21 @@ def saved_device(settings: QSettings) -> str | None:
     return str(value) if isinstance(value, str) and value and value != "auto" else None
 
 
+def saved_devices(settings: QSettings) -> str:
+    """How many devices share each batch, as chosen last time: ``1``, ``N`` or ``all``."""
+    value = settings.value(DEVICES_KEY)
+    return str(value) if isinstance(value, str) and (value == "all" or value.isdigit()) \
+        and value != "0" else "1"
+
+
 class EngineSettingsDialog(QDialog):
-    """Backend and device picker; ``backend()`` and ``device()`` are the choice. The cache
-    limit chosen is saved on OK."""
+    """Backend and device picker; ``backend()``, ``device()`` and ``shared()`` are the
+    choice (``shared``: how many devices share each batch, ADR 010). The cache limit
+    chosen is saved on OK."""
 
     def __init__(self, current: str | None, running: str, parent: QWidget | None = None,
-                 device: str | None = None, devices: list[dict[str, object]] | None = None
-                 ) -> None:
+                 device: str | None = None, devices: list[dict[str, object]] | None = None,
+                 shared: str = "1") -> None:
         super().__init__(parent)
         self.setWindowTitle("Engine settings")
         self.backend_box = QComboBox()
@@ -81,6 +90,19 @@ class EngineSettingsDialog(QDialog):
         self.device_box.setCurrentIndex(max(0, self.device_box.findData(device)))
         self.device_box.setToolTip("Where training runs. The list shows the GPUs the "
                                    "running engine found.")
+        gpus = sum(1 for d in devices or [] if d.get("kind") != "cpu")
+        self.shared_box = QComboBox()
+        self.shared_box.addItem("One device", "1")
+        self.shared_box.addItem("All GPUs, each batch shared among them", "all")
+        for n in range(2, gpus):
+            self.shared_box.addItem(f"{n} GPUs, each batch shared among them", str(n))
+        if self.shared_box.findData(shared) < 0:
+            self.shared_box.addItem(f"{shared} devices (not found now)", shared)
+        self.shared_box.setCurrentIndex(max(0, self.shared_box.findData(shared)))
+        self.shared_box.setToolTip("Several GPUs of this computer train together on each "
+                                   "batch, with the same result as one GPU. Needs the JAX "
+                                   "backend; the batch size must be a multiple of the "
+                                   "number of GPUs.")
         note = QLabel(f"Running now: {running or 'not started'}. A change applies to the "
                       "next job: the engine restarts when it is idle, without restarting "
                       "the window; the model is built again.")
@@ -92,6 +114,7 @@ class EngineSettingsDialog(QDialog):
         form = QFormLayout()
         form.addRow("Backend", self.backend_box)
         form.addRow("Device", self.device_box)
+        form.addRow("GPUs per run", self.shared_box)
         self.cache_box = CacheBox(self)
         self.finished.connect(self.cache_box.stop)
         v = QVBoxLayout(self)
@@ -118,3 +141,7 @@ class EngineSettingsDialog(QDialog):
         """The chosen device (None: automatic)."""
         data = self.device_box.currentData()
         return str(data) if data else None
+
+    def shared(self) -> str:
+        """How many devices share each batch: ``1``, ``N`` or ``all``."""
+        return str(self.shared_box.currentData() or "1")

@@ -93,7 +93,7 @@ class TrainingCancelled(Cancelled):
 def train(engine: EngineHost, dataset: Dataset, token: str, config: TrainConfig,
           flags: Flags, compiled_flags: Flags, report: Report,
           cancel: threading.Event, corrections: dict[str, Any] | None = None,
-          ) -> tuple[TrainSummary, ModelInfo]:
+          devices: str = "1") -> tuple[TrainSummary, ModelInfo]:
     """Runs both phases in the engine with the user's ticks (and label corrections).
 
     Returns:
@@ -106,7 +106,7 @@ def train(engine: EngineHost, dataset: Dataset, token: str, config: TrainConfig,
               "dataset": codec.dataset_ref(dataset, token, config.split, corrections),
               "flags": codec.flags_to_data(flags),
               "compiled_flags": codec.flags_to_data(compiled_flags),
-              "data_dir": str(data_dir()), **_cache()}
+              "data_dir": str(data_dir()), **_cache(), "devices": devices}
     try:
         data = engine.call("train", params, report, cancel)
     except Cancelled as exc:

@@ -19,9 +19,11 @@ from tlgui.gui.engine_host import EngineHost
 from tlgui.gui.engine_settings import (
     BACKEND_KEY,
     DEVICE_KEY,
+    DEVICES_KEY,
     EngineSettingsDialog,
     saved_backend,
     saved_device,
+    saved_devices,
 )
 from tlgui.gui.evaluate_panel import EvaluatePanel
 from tlgui.gui.icons import icon
@@ -302,7 +304,10 @@ class MainWindow(QMainWindow):
         devices = compute.get("devices") if compute else None
         dialog = EngineSettingsDialog(self.engine.backend, running, self,
                                       self.engine.device,
-                                      devices if isinstance(devices, list) else None)
+                                      devices if isinstance(devices, list) else None,
+                                      saved_devices(self.settings))
+        # Read by the next training (session.py); the engine needs no restart for it.
+        dialog.accepted.connect(lambda: self.settings.setValue(DEVICES_KEY, dialog.shared()))
         dialog.accepted.connect(lambda: self.set_backend(dialog.backend(), dialog.device()))
         dialog.open()
         self.engine_dialog = dialog

@@ -25,6 +25,7 @@ from tlgui.engine import codec
 from tlgui.engine.codec import EngineCrashed
 from tlgui.gui import jobs
 from tlgui.gui.corrections_store import CorrectionStore
+from tlgui.gui.engine_settings import saved_devices
 from tlgui.gui.session_runs import SessionRuns
 from tlgui.gui.settings import LAST_RUN_KEY, add_recent_dataset, save_ticks, saved_ticks
 from tlgui.gui.workers import Job, start_job
@@ -330,7 +331,8 @@ class Session(SessionRuns, QObject):
             "train", functools.partial(jobs.train, self.engine, self.dataset, self.dataset_token,
                                        config, layer_tree.own_flags(self.model.tree),
                                        self.model.compiled_flags,
-                                       corrections=self.corrections.ref_data()),
+                                       corrections=self.corrections.ref_data(),
+                                       devices=saved_devices(self.settings)),
             on_progress=self._on_training_event, on_success=self._on_trained,
             on_failure=self._on_train_failed, on_cancel=self._on_train_cancelled,
             on_finish=self._on_train_finish)
