@@ -19,6 +19,11 @@ called directly on the KerasTensor, as in the tutorial; Keras 3.15 accepts that 
 elementwise ``x / 127.5 - 1``), so the ``Rescaling(1/127.5, offset=-1)`` substitute is only
 used if that call raises, and the JSON result says which one ran.
 
+Benchmark options, none of which changes the recipe's model or schedule: ``--validation-data``
+(validate on a separate folder, training on DATA whole), ``--test-data`` (measure the last
+epoch once on a held-out folder), ``--seed`` (of the split and shuffle; default 123 as
+before) and ``--weights none`` (random initial weights, for smoke runs only).
+
 It prints one line per epoch with a wall-clock timestamp and, last, one JSON line with the
 phase times, accuracies, the per-epoch history and the files on each side of its split
 (the benchmark gives tlgui the same split). Run it from the repository root::
@@ -58,6 +63,15 @@ def _parse() -> argparse.Namespace:
                    help="folder holding models/" + WEIGHTS_FILE)
     p.add_argument("--initial-epochs", type=int, default=10)
     p.add_argument("--fine-tune-epochs", type=int, default=10)
+    # Options of the benchmarks, not of the tutorial; their defaults keep it as published.
+    p.add_argument("--validation-data", default=None,
+                   help="a folder of class folders to validate on; DATA is then used whole "
+                        "for training (default: the tutorial's 80/20 split of DATA)")
+    p.add_argument("--test-data", default=None,
+                   help="a folder of class folders measured once after training")
+    p.add_argument("--seed", type=int, default=SEED, help="seed of the split and shuffle")
+    p.add_argument("--weights", choices=("imagenet", "none"), default="imagenet",
+                   help="'none': random initial weights (smoke runs only)")
     return p.parse_args()
 
 
@@ -76,13 +90,24 @@ def main() -> None:
 
     t_imports = time.monotonic()
 
-    train_dataset = keras.utils.image_dataset_from_directory(
-        args.data, validation_split=0.2, subset="training", seed=SEED,
-        shuffle=True, batch_size=BATCH_SIZE, image_size=IMG_SIZE)
-    validation_dataset = keras.utils.image_dataset_from_directory(
-        args.data, validation_split=0.2, subset="validation", seed=SEED,
-        shuffle=True, batch_size=BATCH_SIZE, image_size=IMG_SIZE)
+    if args.validation_data:
+        train_dataset = keras.utils.image_dataset_from_directory(
+            args.data, seed=args.seed, shuffle=True, batch_size=BATCH_SIZE,
+            image_size=IMG_SIZE)
+        validation_dataset = keras.utils.image_dataset_from_directory(
+            args.validation_data, class_names=train_dataset.class_names, shuffle=False,
+            batch_size=BATCH_SIZE, image_size=IMG_SIZE)
+    else:
+        train_dataset = keras.utils.image_dataset_from_directory(
+            args.data, validation_split=0.2, subset="training", seed=args.seed,
+            shuffle=True, batch_size=BATCH_SIZE, image_size=IMG_SIZE)
+        validation_dataset = keras.utils.image_dataset_from_directory(
+            args.data, validation_split=0.2, subset="validation", seed=args.seed,
+            shuffle=True, batch_size=BATCH_SIZE, image_size=IMG_SIZE)
     class_names = train_dataset.class_names
+    test_dataset = keras.utils.image_dataset_from_directory(
+        args.test_data, class_names=class_names, shuffle=False, batch_size=BATCH_SIZE,
+        image_size=IMG_SIZE) if args.test_data else None
     # Which files Keras put on each side: the benchmark gives tlgui this same split.
     split = {"train_files": list(train_dataset.file_paths),
              "validation_files": list(validation_dataset.file_paths)}
@@ -97,7 +122,7 @@ def main() -> None:
     preprocess_input = keras.applications.mobilenet_v2.preprocess_input
     base_model = keras.applications.MobileNetV2(
         input_shape=(*IMG_SIZE, 3), include_top=False,
-        weights=_weights_path(args.weights_dir))
+        weights=None if args.weights == "none" else _weights_path(args.weights_dir))
     base_model.trainable = False
 
     inputs = keras.Input(shape=(*IMG_SIZE, 3))
@@ -167,6 +192,12 @@ def main() -> None:
               validation_data=validation_dataset, verbose=0, callbacks=[EpochLog(2)])
     phase2_s = time.monotonic() - t2
     t_end = time.monotonic()
+    test: dict[str, Any] = {}
+    if test_dataset is not None:
+        # Measured once, on the model as the recipe leaves it (its last epoch).
+        _, test_accuracy = model.evaluate(test_dataset, verbose=0)
+        test = {"test_accuracy": float(test_accuracy),
+                "test_images": len(test_dataset.file_paths)}
 
     def last_acc(phase: int) -> float:
         rows = [h["val_accuracy"] for h in history if h["phase"] == phase]
@@ -183,6 +214,7 @@ def main() -> None:
         "phase_accuracy": {"1": last_acc(1), "2": last_acc(2)},
         "final_val_accuracy": last_acc(2) if args.fine_tune_epochs else last_acc(1),
         "history": history,
+        **test,
         **split,
     }
     print(json.dumps(result), flush=True)

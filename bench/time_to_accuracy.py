@@ -88,9 +88,19 @@ def run_tlgui_child(args: argparse.Namespace) -> None:
             phase2=dataclasses.replace(config.phase2, epochs=args.epochs))
     if args.augment_mode:
         config = config.replace(augment=AugmentConfig(mode=args.augment_mode))
+    if args.config_json:
+        config = TrainConfig.from_dict(_merged(config.to_dict(), json.loads(args.config_json)))
     cache = PixelCache()
     result = run_training(dataset, config, report=report, cache=cache)
     t_end = time.monotonic()
+    test: dict[str, Any] = {}
+    if result.dataset.test:
+        from tlgui.core.evaluate import evaluate_model
+
+        # Measured once, on the kept (best-epoch) model; outside the timed training.
+        ev = evaluate_model(result.model.model, result.model.image_size, result.dataset,
+                            "test", cache=cache)
+        test = {"test_accuracy": ev.accuracy, "test_images": int(ev.confusion.sum())}
     history = [dict(row, elapsed=elapsed.get(row["epoch"], math.nan)) for row in result.history]
     acc = {str(k): v for k, v in result.phase_accuracy.items()}
     out = {
@@ -103,9 +113,20 @@ def run_tlgui_child(args: argparse.Namespace) -> None:
         "marks": marks, "total_seconds": t_end - t0, "process_seconds": t_end - T_PROCESS,
         "phase_accuracy": acc,
         "final_val_accuracy": acc.get("2", acc.get("1", math.nan)),
-        "cache": dataclasses.asdict(cache.stats), "history": history,
+        "cache": dataclasses.asdict(cache.stats), "history": history, **test,
     }
     Path(args.result).write_text(json.dumps(out, indent=1))
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied, nested dicts (``phase2``...) merged key by key."""
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 # ------------------------------------------------------------------------- parent: driver
@@ -144,10 +165,11 @@ def _child_env(cache_dir: Path, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_reference(data: Path, args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """Runs ``reference_recipe.py`` in a child process."""
+def run_reference(data: Path, args: argparse.Namespace, out: Path,
+                  extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Runs ``reference_recipe.py`` in a child process (``extra``: more of its options)."""
     cmd = [sys.executable, str(HERE / "reference_recipe.py"), str(data),
-           "--weights-dir", args.weights_dir]
+           "--weights-dir", args.weights_dir, *extra]
     if args.epochs is not None:
         cmd += ["--initial-epochs", str(args.epochs), "--fine-tune-epochs", str(args.epochs)]
     env = _child_env(out / "unused-cache", out)
@@ -161,8 +183,10 @@ def run_reference(data: Path, args: argparse.Namespace, out: Path) -> dict[str, 
 
 
 def run_tlgui(data: Path, args: argparse.Namespace, out: Path, cache: Path, name: str,
-              augment_mode: str | None = None) -> dict[str, Any]:
-    """Runs tlgui's defaults in a child process (this script with ``--child``)."""
+              augment_mode: str | None = None,
+              config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Runs tlgui in a child process (this script with ``--child``): its defaults, changed
+    by ``config`` (a partial ``TrainConfig.to_dict()``, applied after ``args.epochs``)."""
     result_path = out / f"{name}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), str(data), "--child",
            "--result", str(result_path), "--weights-dir", args.weights_dir]
@@ -170,6 +194,8 @@ def run_tlgui(data: Path, args: argparse.Namespace, out: Path, cache: Path, name
         cmd += ["--epochs", str(args.epochs)]
     if augment_mode:
         cmd += ["--augment-mode", augment_mode]
+    if config:
+        cmd += ["--config-json", json.dumps(config)]
     print(f"[{_stamp()}] {name} on {data} (cache {cache})", flush=True)
     _, wall, rss = _run_measured(cmd, _child_env(cache, out / name), out / f"{name}.log")
     result: dict[str, Any] = json.loads(result_path.read_text())
@@ -339,6 +365,7 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     p.add_argument("--augment-mode", help=argparse.SUPPRESS)
+    p.add_argument("--config-json", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick and args.epochs is None:
         args.epochs = QUICK_EPOCHS

@@ -12,7 +12,8 @@ from typing import Any
 from tlgui.cli_interrupt import ctrl_c_cancels
 from tlgui.core.config import TrainConfig
 from tlgui.core.entries import printable
-from tlgui.core.errors import ConfigError, TlguiError
+from tlgui.core.errors import Cancelled, ConfigError, TlguiError
+from tlgui.core.intervals import summarize_validation
 from tlgui.core.model_meta import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 
 
@@ -140,6 +141,9 @@ def cmd_train(args: argparse.Namespace, reporter: Any) -> int:
     for phase, secs in result.phase_seconds.items():
         _say(f"phase {phase}: {secs:.1f}s, best validation accuracy "
              f"{result.phase_accuracy[phase]:.4f}")
+    summary = summarize_validation(result.history, len(result.dataset.validation))
+    if summary is not None:
+        _say(summary.sentence())
     if result.run:
         _say(f"run folder: {printable(result.run.path)}")
     if result.cancelled and not result.history:
@@ -151,7 +155,38 @@ def cmd_train(args: argparse.Namespace, reporter: Any) -> int:
         _say(f"Cancelled. {_kept(result)}", err=True)
     if out is not None and writer:
         _write_out(result, out, args.overwrite)
-    return 1 if result.cancelled else 0
+    if result.cancelled:
+        return 1
+    if result.dataset.test and writer:
+        return _say_test(result)
+    return 0
+
+
+def _say_test(result: Any) -> int:
+    """Measures the kept model once on the dataset's ``test/`` folder; returns the exit code.
+
+    The test images chose nothing (not the epoch, not the settings), so unlike the
+    validation figure this one is not flattered by the choice of the best epoch.
+    """
+    from tlgui.core.evaluate import evaluate_model
+    from tlgui.core.intervals import wilson_interval
+
+    cancel = threading.Event()
+    try:
+        with ctrl_c_cancels(cancel, "the test evaluation"):
+            ev = evaluate_model(result.model.model, result.model.image_size, result.dataset,
+                                "test", cancel=cancel)
+    except Cancelled:
+        _say("Test evaluation cancelled; the training itself is complete.", err=True)
+        return 1
+    total = int(ev.confusion.sum())
+    if total == 0:
+        _say("warning: no image of test/ could be read, so there is no test accuracy.")
+        return 0
+    low, high = wilson_interval(int(ev.confusion.trace()), total)
+    _say(f"Test accuracy {100 * ev.accuracy:.1f}% (95% interval {100 * low:.1f}–"
+         f"{100 * high:.1f}%, {total} images of test/, measured once on the kept model).")
+    return 0
 
 
 def _kept(result: Any) -> str:

@@ -32,6 +32,7 @@ from tlgui.core.events import (
     RunStarted,
     ignore,
 )
+from tlgui.core.intervals import summarize_validation
 from tlgui.core.model import ClassifierModel
 from tlgui.core.model_file import DATASET_KEY, save_keras
 from tlgui.core.phase_fit import PhaseFitter
@@ -229,8 +230,10 @@ def _run_training(
             epoch += len([h for h in history if h["phase"] == phase])
         if run:
             run.write_history(history)
+            summary = summarize_validation(history, len(result.dataset.validation))
             run.write_status("complete", phase_seconds=result.phase_seconds,
-                             phase_accuracy=result.phase_accuracy)
+                             phase_accuracy=result.phase_accuracy,
+                             validation_interval=summary.to_dict() if summary else None)
     except Cancelled:
         result.cancelled = True
         if run:
