@@ -112,7 +112,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from tlgui.core.dataset import scan
 
     ds = scan(args.data, _split(args), report=ConsoleReporter())
-    print(f"{printable(ds.root)}  ({ds.layout.replace('_', ' ')})")
+    print(f"{printable(ds.root)}  ({ds.layout.replace('_', ' ')}"
+          + ("; no validation/ folder: held back from train/" if ds.validation_held_back
+             else "") + ")")
     train, val, test = ds.counts("train"), ds.counts("validation"), ds.counts("test")
     # Class names are folder names: shown escaped, like every name read from the disk.
     shown = {c: printable(c) for c in ds.class_names}

@@ -186,3 +186,26 @@ def test_ten_thousand_files_scan_in_seconds(tmp_path: Path) -> None:
     assert len(ds.train) + len(ds.validation) == 10_000
     print(f"scanned 10,000 files in {seconds:.2f}s")
     assert seconds < 15
+
+
+def test_train_and_test_folders_without_validation_are_a_split_layout(tmp_path: Path) -> None:
+    """train/ + test/ is a split layout whose validation is held back from train/, never
+    two classes named "train" and "test"."""
+    from tlgui.engine.codec import dataset_from_data, dataset_to_data
+
+    make_dataset(tmp_path / "d" / "train", per_class=10)
+    make_dataset(tmp_path / "d" / "test", per_class=3, seed=5)
+    ds = scan(tmp_path / "d")
+    assert ds.layout == "split_folders" and ds.validation_held_back
+    assert ds.class_names == ("blue", "green", "red")
+    assert len(ds.test) == 9 and len(ds.validation) > 0
+    assert len(ds.train) + len(ds.validation) == 30
+    test_paths = {s.path for s in ds.test}
+    assert all(s.path.parts[-3] == "train" for s in ds.validation)
+    assert not test_paths & {s.path for s in ds.train + ds.validation}
+    back, _ = dataset_from_data(dataset_to_data(ds))
+    assert back.validation_held_back
+    # With its own validation/ folder nothing is held back.
+    make_dataset(tmp_path / "d" / "validation", per_class=2, seed=9)
+    again = scan(tmp_path / "d")
+    assert not again.validation_held_back and len(again.validation) == 6

@@ -164,7 +164,7 @@ def test_split_layout_lists_what_is_beside_the_class_folders(
     reasons = {p.path.relative_to(root).as_posix(): p.reason for p in ds.problems}
     assert reasons["train/stray.jpg"] == "file outside any class folder"
     assert reasons["train/pipe.jpg"] == "not a regular file (a named pipe)"
-    assert reasons["notes"].startswith("folder beside the train and validation folders")
+    assert reasons["notes"].startswith("folder beside the train/validation/test folders")
     assert reasons["validation/green_link"].startswith("link to a folder, not followed")
     assert reasons["train/red"].startswith("folder cannot be opened (permission denied)")
     assert ds.counts("train") == {"green": 3, "red": 0}

@@ -92,6 +92,8 @@ class Dataset:
     problems: tuple[Problem, ...] = ()
     warnings: tuple[str, ...] = ()
     conflicts: tuple[tuple[Path, ...], ...] = field(default=())
+    # A train/ folder beside test/ but no validation/: validation is held back from train/.
+    validation_held_back: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -207,7 +209,9 @@ def _find_split_dirs(listing: _Listing) -> dict[str, Path] | None:
             if n in children:
                 found[split] = children[n]
                 break
-    if "train" in found and "validation" in found:
+    # train/ with test/ alone is common (exported sets): a split layout all the same, not
+    # two classes named "train" and "test".
+    if "train" in found and ("validation" in found or "test" in found):
         return found
     return None
 
@@ -351,7 +355,7 @@ def _scan(root: Path, split: SplitConfig, report: Report, cancel: threading.Even
             for cdir in lst.folders:
                 parts[part] += scanner.scan_class(cdir, names.index(cdir.name))
         used = set(split_dirs.values())
-        scanner.problems += [Problem(p, "folder beside the train and validation folders, "
+        scanner.problems += [Problem(p, "folder beside the train/validation/test folders, "
                                         "not used") for p in top.folders if p not in used]
     else:
         names = [d.name for d in top.folders]
@@ -376,7 +380,9 @@ def _scan(root: Path, split: SplitConfig, report: Report, cancel: threading.Even
 
     if any(old != new for old, new in remap.items()):
         parts = {k: relabel(v) for k, v in parts.items()}
-    if layout == "class_folders":
+    held_back = layout == "class_folders" or (split_dirs is not None
+                                               and "validation" not in split_dirs)
+    if held_back:
         parts["train"], parts["validation"] = stratified_split(parts["train"], class_names, split)
     all_samples = parts["train"] + parts["validation"] + parts["test"]
     conflicts = find_conflicts(all_samples, class_names, scanner.digests)
@@ -401,4 +407,5 @@ def _scan(root: Path, split: SplitConfig, report: Report, cancel: threading.Even
         problems=tuple(scanner.problems),
         warnings=tuple(warns),
         conflicts=tuple(conflicts),
+        validation_held_back=held_back and layout == "split_folders",
     )

@@ -120,7 +120,8 @@ def dataset_to_data(ds: Dataset, token: str = "") -> dict[str, Any]:
             "class_names": list(ds.class_names), "train": _samples(ds.train),
             "validation": _samples(ds.validation), "test": _samples(ds.test),
             "problems": problems_to_data(ds.problems), "warnings": list(ds.warnings),
-            "conflicts": [[str(p) for p in group] for group in ds.conflicts]}
+            "conflicts": [[str(p) for p in group] for group in ds.conflicts],
+            "validation_held_back": ds.validation_held_back}
 
 
 def dataset_from_data(data: dict[str, Any]) -> tuple[Dataset, str]:
@@ -131,7 +132,8 @@ def dataset_from_data(data: dict[str, Any]) -> tuple[Dataset, str]:
         train=_read_samples(data["train"]), validation=_read_samples(data["validation"]),
         test=_read_samples(data["test"]), problems=problems_from_data(data["problems"]),
         warnings=tuple(str(w) for w in data["warnings"]),
-        conflicts=tuple(tuple(Path(p) for p in group) for group in data["conflicts"]))
+        conflicts=tuple(tuple(Path(p) for p in group) for group in data["conflicts"]),
+        validation_held_back=bool(data.get("validation_held_back", False)))
     return ds, str(data.get("token", ""))
 
 

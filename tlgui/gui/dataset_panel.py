@@ -317,7 +317,13 @@ class DatasetPanel(QWidget):
             f"{n_train:,} for training, {n_val:,} for validation"
             + (f", {n_test:,} for testing" if n_test else "")
             + (f" · {plural(len(ds.problems), 'file')} skipped" if ds.problems else ""))
-        if ds.layout == "split_folders":
+        if ds.layout == "split_folders" and ds.validation_held_back:
+            share = n_val / max(1, n_train + n_val)
+            self.split_label.setText(
+                f"Split: train/ and test/ folders, no validation/: {share:.0%} of each class "
+                "in train/ is held back for validation, always the same way for the same "
+                "files; test/ is kept apart.")
+        elif ds.layout == "split_folders":
             self.split_label.setText("Split: the folder's own train/ and validation/ folders.")
         else:
             share = n_val / max(1, n_train + n_val)
