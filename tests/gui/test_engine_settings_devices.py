@@ -27,6 +27,8 @@ def test_the_dialog_offers_one_all_or_some_gpus(qtbot) -> None:  # type: ignore[
     other = EngineSettingsDialog(None, "", devices=GPUS[:2], shared="4")
     qtbot.addWidget(other)
     assert other.shared() == "4" and "not found" in other.shared_box.currentText()
+    for d in (dialog, other):  # each dialog reads the cache's size on a thread of its own
+        assert d.cache_box.job is None or d.cache_box.job.wait(5000)
 
 
 def test_saved_devices_falls_back_to_one(tmp_path: Path) -> None:
