@@ -14,9 +14,10 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from _window import pump_events
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 SIZES = {"1920": (1920, 1080), "1024": (1024, 700)}
@@ -44,10 +45,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     def pump(seconds: float, until: Callable[[], bool] = lambda: False) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not until():
-            app.processEvents()
-            time.sleep(0.02)
+        pump_events(app, seconds, until)
 
     def shots(name: str) -> None:
         for label, (w, h) in SIZES.items():

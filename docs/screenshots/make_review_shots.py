@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _window import pump_events
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
@@ -94,10 +96,7 @@ def main() -> int:
     t0 = time.monotonic()
 
     def pump(seconds: float, until: Callable[[], bool] = lambda: False) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not until():
-            app.processEvents()
-            time.sleep(0.02)
+        pump_events(app, seconds, until)
 
     def shot(name: str) -> None:
         pump(1.0)

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _window import pump_events
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 RUNS = (  # label, note, changes to the baseline, stop after this many epochs
@@ -107,10 +109,7 @@ def shoot(data: Path, out: Path, weights_dir: str | None) -> None:
     win.model_panel.set_config(TrainConfig(weights_dir=weights_dir))
 
     def pump(seconds: float, until: Callable[[], bool] = lambda: False) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not until():
-            app.processEvents()
-            time.sleep(0.02)
+        pump_events(app, seconds, until)
 
     def shot(name: str) -> None:
         pump(0.8)

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _window import pump_events
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
@@ -48,10 +50,7 @@ def main() -> int:
     t0 = time.monotonic()
 
     def pump(seconds: float, until: Callable[[], bool] = lambda: False) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not until():
-            app.processEvents()
-            time.sleep(0.02)
+        pump_events(app, seconds, until)
 
     def shot(name: str, widget: object = None) -> None:
         pump(0.8)
