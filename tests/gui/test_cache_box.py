@@ -67,3 +67,28 @@ def test_cache_box_shows_use_saves_the_limit_and_clears(
     assert again.cache_box.limit_spin.value() == pytest.approx(2.5)
     again.reject()  # closing cancels the walk it started
     assert again.cache_box.job is not None and again.cache_box.job.wait(5000)
+
+
+def test_images_of_a_missing_folder_are_offered_for_removal(
+        qtbot, isolated_dirs: Path, settings_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from tlgui.gui.cache_box import CacheBox
+
+    _fill(cc.pixels_dir(), isolated_dirs / "kept", 2)
+    _fill(cc.pixels_dir(), isolated_dirs / "gone", 3)
+    box = CacheBox()
+    qtbot.addWidget(box)
+    qtbot.waitUntil(lambda: "5 decoded images" in box.usage_label.text(), timeout=10_000)
+    assert box.prune_button.isHidden()  # every folder is still there
+    assert box.job is not None and box.job.wait(5000)
+    shutil.rmtree(isolated_dirs / "gone")
+    box.refresh()
+    qtbot.waitUntil(lambda: "no longer exist" in box.usage_label.text(), timeout=10_000)
+    assert not box.prune_button.isHidden()
+    qtbot.waitUntil(lambda: box.clear_button.isEnabled(), timeout=10_000)
+    qtbot.mouseClick(box.prune_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Removed 3 decoded images" in box.usage_label.text(),
+                    timeout=10_000)
+    assert box.job is not None and box.job.wait(5000)
+    assert cc.inspect().entries == 2

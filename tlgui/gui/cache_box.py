@@ -63,6 +63,11 @@ class CacheBox(QGroupBox):
         self.clear_button.setToolTip("Remove every decoded image tlgui keeps (nothing in "
                                      "your folders): the next job decodes them again.")
         self.clear_button.clicked.connect(self.clear)
+        self.prune_button = QPushButton("Remove those of missing folders")
+        self.prune_button.setToolTip("Remove the decoded images of dataset folders that no "
+                                     "longer exist; the others stay.")
+        self.prune_button.clicked.connect(self.prune)
+        self.prune_button.hide()  # shown when the reading finds such images
         limit_row = QHBoxLayout()
         limit_row.addWidget(self.limit_spin)
         limit_row.addWidget(self.default_box, 1)
@@ -70,7 +75,10 @@ class CacheBox(QGroupBox):
         form.addRow("Folder", self.folder_label)
         form.addRow("Uses", self.usage_label)
         form.addRow("Limit", limit_row)
-        form.addRow("", self.clear_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.clear_button)
+        buttons.addWidget(self.prune_button)
+        form.addRow("", buttons)
         self.refresh()
 
     def limit(self) -> int | None:
@@ -99,6 +107,14 @@ class CacheBox(QGroupBox):
         self.usage_label.setText("Clearing…")
         self._start("cache-clear", lambda report, cancel: cc.clear(self.root, report, cancel),
                     self._show_cleared)
+
+    def prune(self) -> None:
+        """Removes the entries of dataset folders that no longer exist, in a worker thread."""
+        self.usage_label.setText("Removing…")
+        self.prune_button.hide()
+        self._start("cache-prune",
+                    lambda report, cancel: cc.prune(self.root, self.limit(), report, cancel),
+                    self._show_pruned)
 
     def stop(self) -> None:
         """Cancels a walk in progress (the dialog is closing)."""
@@ -130,9 +146,13 @@ class CacheBox(QGroupBox):
                      f"({cc.format_size(top.nbytes)})")
         gone = sum(d.nbytes for d in s.datasets if not d.exists)
         if gone:
-            text += (f"; {cc.format_size(gone)} for folders that no longer exist (removed "
-                     "by Clear, or by 'tlgui cache prune')")
+            text += f"; {cc.format_size(gone)} for folders that no longer exist"
+        self.prune_button.setVisible(bool(gone))
         self.usage_label.setText(text)
+
+    def _show_pruned(self, r: cc.Removed) -> None:
+        self.usage_label.setText(f"Removed {r.entries:,} decoded images of missing folders "
+                                 f"({cc.format_size(r.nbytes)}).")
 
     def _show_cleared(self, r: cc.Removed) -> None:
         self.usage_label.setText(f"Cleared: {r.entries:,} decoded images removed "
