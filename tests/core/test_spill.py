@@ -102,3 +102,11 @@ def test_a_folder_left_by_a_killed_run_is_removed_by_the_next(tmp_path: Path) ->
         store.zeros((1, 2, 2), np.float16, "x")
     assert not dead.exists()
     assert alive.exists() and stranger.exists()  # ours still running; not ours at all
+
+
+def test_one_view_of_an_array_in_memory_is_not_a_copy() -> None:
+    arr = np.zeros((3, 4, 2), np.float16)
+    one = select_views(arr, [1])
+    assert isinstance(one, np.ndarray) and one.shape == (1, 4, 2)
+    assert np.shares_memory(one, arr)
+    assert np.array_equal(select_views(arr, [2, 0]), arr[[2, 0]])

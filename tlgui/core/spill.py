@@ -163,7 +163,13 @@ def select_rows(arr: FeatureArray, rows: np.ndarray) -> FeatureArray:
 
 def select_views(arr: FeatureArray, views: Sequence[int]) -> FeatureArray:
     """``arr[views]`` for either kind of array."""
-    return arr.select_views(views) if isinstance(arr, DiskArray) else arr[list(views)]
+    if isinstance(arr, DiskArray):
+        return arr.select_views(views)
+    wanted = list(views)
+    first = wanted[0] if wanted else 0
+    if wanted and wanted == list(range(first, first + len(wanted))):
+        return arr[first:first + len(wanted)]  # a view: no copy of the features
+    return arr[wanted]
 
 
 class FeatureStore:
