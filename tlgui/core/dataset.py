@@ -394,6 +394,13 @@ def _scan(root: Path, split: SplitConfig, report: Report, cancel: threading.Even
     for group in conflicts:
         rel = ", ".join(printable(p.relative_to(root)) for p in group)
         warns.append(f"Label conflict: the same image is in several classes: {rel}")
+    if split_dirs:
+        # A class only in validation/ or test/ gets an output the model never learns:
+        # its images there can only be mistakes.
+        learnt = {s.label for s in parts["train"]}
+        warns += [f"Class '{name}' has no images in train/: the model cannot learn it, and "
+                  f"its images in the other folders count as mistakes."
+                  for label, name in enumerate(class_names) if label not in learnt]
     if not parts["validation"]:
         warns.append("No validation images: accuracy cannot be measured on unseen images.")
     report(StageProgress("scan", scanner.done, scanner.done, "Scan finished"))
