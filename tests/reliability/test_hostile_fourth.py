@@ -113,3 +113,27 @@ def test_no_warning_about_train_for_a_folder_of_class_folders(tmp_path: Path) ->
     ds = scan(tmp_path / "d")
     assert not any("no images in train/" in w for w in ds.warnings)
 
+
+
+def test_test_images_that_are_also_in_train_are_named(tmp_path: Path) -> None:
+    from tlgui.core.dataset import scan
+
+    root = tmp_path / "d"
+    for split in ("train", "test"):
+        for c, colour in (("cat", (200, 30, 30)), ("dog", (30, 30, 200))):
+            for i in range(4):
+                # test/cat/0.jpg is train/cat/0.jpg; the other test images are new.
+                shade = 10 * i if split == "train" or i == 0 else 100 + 10 * i
+                _image(root / split / c / f"{i}.jpg", (colour[0], shade, colour[2]))
+    ds = scan(root)
+    leaks = [w for w in ds.warnings if "also in train/" in w]
+    # The held-back validation may have taken train/'s copy: one or two, never more.
+    assert len(leaks) == 1 and leaks[0].split()[0] in ("1", "2"), ds.warnings
+    assert "(test)" in leaks[0]
+    clean = tmp_path / "e"
+    for split in ("train", "test"):
+        for c, colour in (("cat", (200, 30, 30)), ("dog", (30, 30, 200))):
+            for i in range(4):
+                shade = 10 * i if split == "train" else 100 + 10 * i
+                _image(clean / split / c / f"{i}.jpg", (colour[0], shade, colour[2]))
+    assert not any("also in train/" in w for w in scan(clean).warnings)

@@ -26,6 +26,7 @@ from tlgui.core.dataset_checks import (  # noqa: F401 - the limits are imported 
     class_warnings,
     content_digest,
     find_conflicts,
+    split_warnings,
     stratified_split,
 )
 from tlgui.core.entries import (
@@ -386,6 +387,7 @@ def _scan(root: Path, split: SplitConfig, report: Report, cancel: threading.Even
         parts["train"], parts["validation"] = stratified_split(parts["train"], class_names, split)
     all_samples = parts["train"] + parts["validation"] + parts["test"]
     conflicts = find_conflicts(all_samples, class_names, scanner.digests)
+    held_out = split_warnings(parts, class_names, scanner.digests) if split_dirs else []
     scanner.digests.clear()
     counts = dict.fromkeys(class_names, 0)
     for s in all_samples:
@@ -394,13 +396,7 @@ def _scan(root: Path, split: SplitConfig, report: Report, cancel: threading.Even
     for group in conflicts:
         rel = ", ".join(printable(p.relative_to(root)) for p in group)
         warns.append(f"Label conflict: the same image is in several classes: {rel}")
-    if split_dirs:
-        # A class only in validation/ or test/ gets an output the model never learns:
-        # its images there can only be mistakes.
-        learnt = {s.label for s in parts["train"]}
-        warns += [f"Class '{name}' has no images in train/: the model cannot learn it, and "
-                  f"its images in the other folders count as mistakes."
-                  for label, name in enumerate(class_names) if label not in learnt]
+    warns += held_out
     if not parts["validation"]:
         warns.append("No validation images: accuracy cannot be measured on unseen images.")
     report(StageProgress("scan", scanner.done, scanner.done, "Scan finished"))
