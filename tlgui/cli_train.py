@@ -120,6 +120,10 @@ def cmd_train(args: argparse.Namespace, reporter: Any) -> int:
     if getattr(args, "multi_host", False):
         from tlgui.core.distribution import is_main_process, join_hosts
 
+        # JAX waits for the others in native code, up to its 300 s timeout, deaf to
+        # Ctrl-C: without this line a wrong address looked like a hang.
+        _say("waiting for the other processes to join (up to 5 minutes; Ctrl-C is only "
+             "heard once they have joined or the wait has ended)")
         _say(f"joined {join_hosts()} processes")  # before any computation (ADR 010)
         writer = is_main_process()  # the first process writes --out, as the run folder
     cancel = threading.Event()

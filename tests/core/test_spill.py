@@ -91,10 +91,10 @@ def test_too_little_disk_is_said_before_the_pass(tmp_path: Path,
 def test_a_folder_left_by_a_killed_run_is_removed_by_the_next(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
-    dead = tmp_path / f"{proc.stdout.strip()}-abcd"
+    dead = tmp_path / f"{proc.stdout.strip()}-abcd0123"
     dead.mkdir()
     (dead / "train-cut-0.bin").write_bytes(b"x" * 10)
-    alive = tmp_path / f"{os.getpid()}-ffff"
+    alive = tmp_path / f"{os.getpid()}-ffff0000"
     alive.mkdir()
     stranger = tmp_path / "not-a-spill"
     stranger.mkdir()

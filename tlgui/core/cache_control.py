@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import shutil
@@ -97,10 +98,11 @@ def parse_size(text: str) -> int:
     unit = m.group(2).lower() if m else ""
     if m is None or unit not in _UNITS:
         raise ConfigError(f"'{text}' is not a size: write it like 20GB, 500MB or 1.5TB.")
-    value = int(float(m.group(1)) * _UNITS[unit])
-    if value > MAX_LIMIT:
+    number = float(m.group(1))
+    # A few hundred digits make float() infinite, which int() refuses.
+    if not math.isfinite(number) or number * _UNITS[unit] > MAX_LIMIT:
         raise ConfigError(f"'{text}' is more than any disk holds.")
-    return value
+    return int(number * _UNITS[unit])
 
 
 def format_size(n: int) -> str:

@@ -160,7 +160,8 @@ def parse_devices(value: str | int | None) -> int | None:
     text = str(value).strip().lower()
     if text == "all":
         return None
-    if isinstance(value, bool) or not text.isdigit():
+    # isascii: "²" is a digit to isdigit, and not to int().
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()):
         raise ConfigError(f"--devices must be 'all' or a whole number (got {value!r}).")
     if int(text) < 1:
         raise ConfigError(f"--devices must be at least 1 (got {text}).")

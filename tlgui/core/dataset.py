@@ -26,6 +26,7 @@ from tlgui.core.dataset_checks import (  # noqa: F401 - the limits are imported 
     class_warnings,
     content_digest,
     find_conflicts,
+    split_warnings,
     stratified_split,
 )
 from tlgui.core.entries import (
@@ -386,6 +387,7 @@ def _scan(root: Path, split: SplitConfig, report: Report, cancel: threading.Even
         parts["train"], parts["validation"] = stratified_split(parts["train"], class_names, split)
     all_samples = parts["train"] + parts["validation"] + parts["test"]
     conflicts = find_conflicts(all_samples, class_names, scanner.digests)
+    held_out = split_warnings(parts, class_names, scanner.digests) if split_dirs else []
     scanner.digests.clear()
     counts = dict.fromkeys(class_names, 0)
     for s in all_samples:
@@ -394,6 +396,7 @@ def _scan(root: Path, split: SplitConfig, report: Report, cancel: threading.Even
     for group in conflicts:
         rel = ", ".join(printable(p.relative_to(root)) for p in group)
         warns.append(f"Label conflict: the same image is in several classes: {rel}")
+    warns += held_out
     if not parts["validation"]:
         warns.append("No validation images: accuracy cannot be measured on unseen images.")
     report(StageProgress("scan", scanner.done, scanner.done, "Scan finished"))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tlgui.core.config import SplitConfig
-from tlgui.core.entries import EntryProblem, open_regular
+from tlgui.core.entries import EntryProblem, open_regular, printable
 
 if TYPE_CHECKING:
     from tlgui.core.dataset import Sample
@@ -103,4 +103,46 @@ def class_warnings(ds_counts: dict[str, int], empty: list[str]) -> list[str]:
                 f"Classes are imbalanced {most / least:.1f}:1 ('{big}' {most} vs "
                 f"'{small}' {least}); the loss is weighted to compensate."
             )
+    return out
+
+
+def split_warnings(parts: Mapping[str, list[Sample]], class_names: tuple[str, ...],
+                   digests: Mapping[Path, bytes] | None = None) -> list[str]:
+    """What makes the figures of a train/ + validation/ or test/ layout mean less than
+    they say: a class with no images in train/ (an output the model never learns: its
+    other images can only be mistakes), and images of validation/ or test/ that are
+    byte for byte in train/ (the model was trained on them: the accuracy measured on them
+    flatters it). Hashes only files whose size a train/ file shares.
+
+    Args:
+        parts: the samples of ``train``, ``validation`` and ``test``.
+        class_names: the classes, in label order.
+        digests: ``content_digest`` of files already read whole (by the scan).
+    """
+    train = parts.get("train", [])
+    learnt = {s.label for s in train}
+    out = [f"Class '{name}' has no images in train/: the model cannot learn it, and its "
+           "images in the other folders count as mistakes."
+           for label, name in enumerate(class_names) if label not in learnt]
+    known = digests or {}
+
+    def digest(s: Sample) -> bytes | None:
+        try:
+            return known.get(s.path) or _digest(s.path)
+        except (OSError, EntryProblem):
+            return None
+
+    train_sizes = {s.size for s in train}
+    for part in ("validation", "test"):
+        others = [s for s in parts.get(part, []) if s.size in train_sizes]
+        if not others:
+            continue
+        sizes = {s.size for s in others}
+        seen = {d for s in train if s.size in sizes and (d := digest(s)) is not None}
+        shared = [s for s in others if digest(s) in seen]
+        if shared:
+            example = Path(shared[0].path.parent.name, shared[0].path.name)
+            out.append(f"{len(shared)} image(s) used to measure accuracy ({part}) are also in "
+                       f"train/, e.g. {printable(example)}: the model learnt them, so its "
+                       f"{part} accuracy flatters it.")
     return out

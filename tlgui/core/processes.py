@@ -22,7 +22,8 @@ def pid_alive(pid: int) -> bool:
         return _windows_alive(pid)
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
+        # OverflowError: a number no process id can be (read from a damaged file).
         return False
     except OSError:  # it exists, as another user's
         return True

@@ -147,7 +147,7 @@ def run_state(status: dict[str, Any]) -> str:
     if state == "running":
         try:
             pid = int(status.get("pid", 0) or 0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: "pid": 1e999
             pid = 0
         if pid <= 0 or not pid_alive(pid):
             state = "incomplete"

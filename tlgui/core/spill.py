@@ -17,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import shutil
+import stat
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,8 +43,12 @@ MIN_BUDGET = 16 * 2**20
 # The share of the available memory the budget may take on a machine short of it.
 BUDGET_SHARE = 1 / 16
 BUDGET_ENV = "TLGUI_FEATURE_RAM_MB"
+# "Keep everything in memory": more than any machine holds, without overflowing a sum.
+_MAX_ENV_BUDGET = 2**62
 # Free space the disk keeps after a spill file has been reserved.
 DISK_MARGIN = 256 * 2**20
+# ``<pid>-<8 hex>``, as ``FeatureStore._folder`` names a run's folder.
+_SPILL_FOLDER = re.compile(r"([0-9]{1,10})-[0-9a-f]{8}", re.ASCII)
 
 
 def ram_budget() -> int:
@@ -51,8 +57,8 @@ def ram_budget() -> int:
     env = os.environ.get(BUDGET_ENV, "").strip()
     if env:
         try:
-            return max(0, int(float(env) * 2**20))
-        except ValueError:
+            return max(0, min(_MAX_ENV_BUDGET, int(float(env) * 2**20)))
+        except (ValueError, OverflowError):  # OverflowError: "inf", "1e999"
             log.warning("%s=%r is not a number of MB; using the default", BUDGET_ENV, env)
     free = _available_system_memory()
     if free is None:
@@ -231,17 +237,28 @@ class FeatureStore:
 
 
 def remove_stale(parent: Path) -> int:
-    """Removes spill folders whose process has ended; returns how many."""
+    """Removes spill folders whose process has ended; returns how many.
+
+    Only folders named as ``FeatureStore`` names them go, and never through a ``parent``
+    that is a link: ``<cache>/spill`` may be a link to a folder of the user's, where a
+    folder like ``2019-holidays`` is not tlgui's.
+    """
     removed = 0
     try:
+        if not stat.S_ISDIR(os.lstat(parent).st_mode):
+            log.warning("not cleaning %s: not a folder tlgui made", parent)
+            return 0
         entries = list(os.scandir(parent))
     except OSError:
         return 0
     for entry in entries:
-        pid_text = entry.name.split("-", 1)[0]
-        if not pid_text.isdigit() or not entry.is_dir(follow_symlinks=False):
+        m = _SPILL_FOLDER.fullmatch(entry.name)
+        try:
+            if m is None or not entry.is_dir(follow_symlinks=False):
+                continue
+        except OSError:
             continue
-        if pid_alive(int(pid_text)):
+        if pid_alive(int(m.group(1))):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed += 1
