@@ -110,3 +110,24 @@ def test_one_view_of_an_array_in_memory_is_not_a_copy() -> None:
     assert isinstance(one, np.ndarray) and one.shape == (1, 4, 2)
     assert np.shares_memory(one, arr)
     assert np.array_equal(select_views(arr, [2, 0]), arr[[2, 0]])
+
+
+def test_a_spill_folder_that_cannot_be_made_stops_the_run_before_decoding(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.imagegen import make_dataset
+    from tlgui.core.config import PhaseConfig, TrainConfig
+    from tlgui.core.dataset import scan
+    from tlgui.core.events import Event, StageProgress
+    from tlgui.core.training import run_training
+
+    ds = scan(make_dataset(tmp_path / "d", per_class=4))
+    not_a_folder = tmp_path / "cache-is-a-file"
+    not_a_folder.write_text("x")
+    monkeypatch.setenv("TLGUI_CACHE_DIR", str(not_a_folder))
+    monkeypatch.setenv(spill.BUDGET_ENV, "0")
+    events: list[Event] = []
+    cfg = TrainConfig(weights="none", image_size=32, phase1=PhaseConfig(epochs=1),
+                      phase2=PhaseConfig(epochs=0))
+    with pytest.raises(TlguiError, match=r"Cannot create the folder .*cache-is-a-file"):
+        run_training(ds, cfg, report=events.append, write_run=False)
+    assert not any(isinstance(e, StageProgress) and e.stage == "decode" for e in events)

@@ -219,6 +219,23 @@ class FeatureStore:
                                  f"not fit in memory: {exc.strerror or exc}.") from exc
         return self._dir
 
+    def check_room(self, expected: int) -> None:
+        """Before the long work: when ``expected`` bytes of features will not fit the
+        budget, the spill folder must be creatable and its disk must hold the rest.
+
+        Raises:
+            TlguiError: naming the folder and the reason (the run has not started).
+        """
+        if expected <= self.budget:
+            return
+        try:
+            self.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TlguiError(f"Cannot create the folder {self.parent} for features that do "
+                             f"not fit in memory: {exc.strerror or exc}. Set "
+                             f"TLGUI_CACHE_DIR to a folder you can write to.") from exc
+        _check_space(self.parent, expected - self.budget)
+
     def close(self) -> None:
         """Removes the spilled files; the arrays cannot be used after this."""
         for arr in self._arrays:

@@ -40,6 +40,7 @@ from tlgui.core.phase_monitor import PhaseMonitor
 from tlgui.core.pixel_cache import PixelCache, fill_cache, load_pixels
 from tlgui.core.precision import dtype_policy, model_precision, resolve_precision
 from tlgui.core.runs import RunFolder
+from tlgui.core.spill import FeatureStore
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,10 @@ def _run_training(
     engine: PhaseFitter | None = None
     try:
         t0 = time.monotonic()
+        # The features' smallest likely size (MobileNetV2's cut at 160 px is a quarter of
+        # the pixels per view): checked for room before the decoding, not after it.
+        size = cm.image_size
+        FeatureStore().check_room(len(dataset.train) * size * size * 3 // 4)
         engine = _load(dataset, cm, config, cache, report, cancel)
         _plan_batches(engine, device, report)
         _notice_bad(report, engine.problems)
