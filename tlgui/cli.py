@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scan", help="count images per class and list unusable files")
     s.add_argument("data", type=_path,
-                   help="folder of class folders (or with train/ and validation/)")
+                   help="folder of class folders (or with train/ and validation/ or test/)")
     s.add_argument("--validation-split", type=float, default=0.2)
     s.set_defaults(func=_cmd_scan)
 
@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_export)
 
     a = sub.add_parser("audit", help="find likely mislabeled images, duplicates and outliers")
-    a.add_argument("data", help="folder of class folders (or with train/ and validation/)")
+    a.add_argument("data", help="folder of class folders (or with train/ and validation/ or test/)")
     a.add_argument("--csv", default=None, help="also write every finding to this CSV file")
     a.add_argument("--overwrite", action="store_true", help="replace an existing CSV file")
     a.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(REGISTRY))

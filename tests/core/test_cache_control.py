@@ -206,7 +206,9 @@ def test_sizes_are_read_and_written_for_people() -> None:
     assert cc.parse_size("20GB") == 20 * 10**9
     assert cc.parse_size(" 1.5 tb ") == 1_500_000_000_000
     assert cc.parse_size("512MiB") == 512 * 2**20
-    assert cc.parse_size("1000") == 1000
+    assert cc.parse_size("2000000") == 2_000_000 and cc.parse_size("0") == 0
+    with pytest.raises(ConfigError, match="no unit: write it like 20GB or 20MB"):
+        cc.parse_size("20")
     for bad in ("", "GB", "-1GB", "5 parsecs", "1e3"):
         with pytest.raises(ConfigError):
             cc.parse_size(bad)

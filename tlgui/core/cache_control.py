@@ -89,7 +89,8 @@ def effective_limit(root: Path | None = None) -> int:
 
 
 def parse_size(text: str) -> int:
-    """Bytes from "20GB", "500 MB", "1.5 GiB" or "123456" (decimal units, as disks are sold).
+    """Bytes from "20GB", "500 MB", "1.5 GiB" or "2000000" (decimal units, as disks are
+    sold; a number without a unit must be a million bytes or more, or 0).
 
     Raises:
         ConfigError: not a size.
@@ -102,6 +103,9 @@ def parse_size(text: str) -> int:
     # A few hundred digits make float() infinite, which int() refuses.
     if not math.isfinite(number) or number * _UNITS[unit] > MAX_LIMIT:
         raise ConfigError(f"'{text}' is more than any disk holds.")
+    if not unit and 0 < number < 10**6:  # "limit 20" means 20 GB to a person, not 20 bytes
+        raise ConfigError(f"'{text.strip()}' has no unit: write it like {m.group(1)}GB or "
+                          f"{m.group(1)}MB.")
     return int(number * _UNITS[unit])
 
 

@@ -68,7 +68,8 @@ def join_hosts() -> int:
     try:
         keras.distribution.initialize()
     except (RuntimeError, ValueError) as exc:
-        raise ConfigError(f"--multi-host: the processes could not join: {exc}. Set "
+        raise ConfigError(f"--multi-host: the processes could not join: "
+                          f"{str(exc).rstrip('.')}. Set "
                           "KERAS_DISTRIBUTION_JOB_ADDRESSES (the first process's host:port), "
                           "KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID, "
                           "or start tlgui with srun.") from exc
