@@ -6,4 +6,5 @@ export QT_QPA_PLATFORM=offscreen
 .venv/bin/ruff check .
 .venv/bin/mypy --strict tlgui/core tlgui/engine
 .venv/bin/lint-imports
-.venv/bin/python -m pytest -rs "$@"
+# Slow end-to-end checks (-m slow) are left to whoever changes what they cover.
+.venv/bin/python -m pytest -rs -m "not slow" "$@"

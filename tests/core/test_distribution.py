@@ -81,6 +81,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow  # 26 s: run by `bash scripts/test.sh -m slow`, not by every run (README)
 def test_two_processes_train_as_two_devices_of_one(
         two_devices: dict[str, object], tmp_path: Path) -> None:
     """Two processes joined by keras.distribution.initialize, one CPU device each: the

@@ -26,7 +26,7 @@ from tlgui.core.pixel_cache import PixelCache
 from tlgui.core.training import TrainResult, run_training
 from tlgui.gui.workers import Job, running_jobs
 
-CYCLES = 20
+CYCLES = 12
 WARM_UP = 3
 # Epochs to spare: the cancel travels through the GUI thread and lands a little later.
 CFG = TINY.replace(phase1=PhaseConfig(epochs=6), phase2=PhaseConfig(epochs=0))
@@ -50,7 +50,7 @@ def _rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
-def test_twenty_train_and_cancel_cycles(qtbot: Any, tmp_path: Path) -> None:
+def test_train_and_cancel_cycles(qtbot: Any, tmp_path: Path) -> None:
     ds = scan(make_dataset(tmp_path / "d", per_class=6))
     # One model for the session, as the window keeps one; the cache is the user's.
     cm = ClassifierModel.build(CFG, ds.class_names)
