@@ -148,9 +148,9 @@ class PhaseFitter:
         self.problems += problems
         if self.store.on_disk:
             self.report(Notice(
-                "info", f"The frozen features take {self.store.on_disk / 2**30:.1f} GB more "
-                        f"than the {self.store.budget / 2**20:.0f} MB kept in memory: they "
-                        f"are kept on disk in {self.store.parent} until training ends."))
+                "info", f"{self.store.on_disk / 2**30:.1f} GB of frozen features are kept on "
+                        f"disk in {self.store.parent} until training ends (beyond the "
+                        f"{self.store.budget / 2**20:.0f} MB kept in memory)."))
         self.release_memory()  # the pass's garbage, before the phase-1 trainer is built
         return problems
 
