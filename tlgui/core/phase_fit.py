@@ -24,8 +24,6 @@ from tlgui.core.oom import with_oom_retry
 from tlgui.core.phase_monitor import PhaseMonitor
 from tlgui.core.spill import FeatureArray, FeatureStore, gather, put
 
-one_hot = ff.one_hot
-
 IMBALANCE_FOR_WEIGHTS = 1.5
 # A full garbage collection takes 0.2-0.5 s with TensorFlow loaded; a run on less image data
 # than this leaves too little behind between its stages to be worth one.
@@ -60,7 +58,7 @@ class PixelBatches(ff.PyDataset):  # type: ignore[misc]
 
     def __getitem__(self, i: int) -> tuple[Any, ...]:
         idx = np.sort(self.order[i * self.batch:(i + 1) * self.batch])
-        y = one_hot(self.y[idx], self.classes)
+        y = ff.one_hot(self.y[idx], self.classes)
         if self.w is None:
             return self.x[idx], y
         return self.x[idx], y, self.w[idx]
@@ -120,7 +118,7 @@ class PhaseFitter:
             lambda b: ff.extract(self.cm, images, views, cut, b, self.report, self.cancel,
                                  self.config.seed, label, pooled=pooled,
                                  cut_slots=cut_slots, net=self.net, store=self.store,
-                              cut_into=cut_into, first_slot=first_slot),
+                                 cut_into=cut_into, first_slot=first_slot),
             bs, self.report, "computing features")
 
     def prepare_features(self, cut: int | None) -> list[Problem]:
