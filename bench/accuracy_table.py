@@ -51,7 +51,7 @@ from tlgui.core.intervals import summarize_validation, wilson_interval  # noqa: 
 
 FRACTIONS = {"validation": 0.15, "test": 0.15}
 SIZES = (10, 25, 50)
-DEFAULT_TLGUI = {"tlgui": {}, "tlgui 224": {"image_size": 224},
+DEFAULT_TLGUI = {"tlgui": {}, "tlgui 160 px": {"image_size": 160},
                  "tlgui phase 1 only": {"phase2": {"epochs": 0}}}
 PHASE1_ONLY = "tlgui phase 1 only"
 QUICK_CLASSES, QUICK_IMAGES, QUICK_SIZES, QUICK_SEEDS = 2, 20, (5,), 2
@@ -178,10 +178,19 @@ def run_row(set_name: str, seed: int, name: str, r: dict[str, Any],
     reach = tta.time_to_reach(r, ref["final_val_accuracy"]) if name != "recipe" else None
     train = r.get("train_images") or len(r.get("train_files", []))
     cells = [set_name, str(seed), name, str(train), _pct(r["final_val_accuracy"]), test_cell,
-             flattery, f"{r['total_seconds']:.0f} s", f"{r['wall_seconds']:.0f} s",
+             flattery, _mirror_cell(r), f"{r['total_seconds']:.0f} s",
+             f"{r['wall_seconds']:.0f} s",
              "-" if name == "recipe" else
              ("not reached" if reach is None else f"{reach:.0f} s")]
     return "| " + " | ".join(cells) + " |"
+
+
+def _mirror_cell(r: dict[str, Any]) -> str:
+    """Test accuracy averaged over image and mirror, with its cost over the plain pass."""
+    if "test_accuracy_mirror" not in r:
+        return "-"
+    cost = r["test_seconds_mirror"] / r["test_seconds"] if r.get("test_seconds") else math.nan
+    return f"{_pct(r['test_accuracy_mirror'])} ({cost:.1f}× time)"
 
 
 def _mean_interval(values: list[float]) -> tuple[float, float, float]:
@@ -229,8 +238,11 @@ def summary_rows(set_name: str, by_seed: dict[int, dict[str, dict[str, Any]]]) -
             below = sum(1 for a, b in pairs if a and b and a[0] < b[0])
             phase2 = "never below" if below == 0 else f"below in {below} of {len(pairs)}"
         interval = "-" if math.isnan(low) else f"{_pct(low)}–{_pct(high)}"
+        mirrored = [runs[name]["test_accuracy_mirror"] for runs in by_seed.values()
+                    if "test_accuracy_mirror" in runs[name]]
         rows.append("| " + " | ".join([
             set_name, name, str(len(tests)), _pct(mean), interval,
+            _pct(statistics.fmean(mirrored)) if mirrored else "-",
             f"{_pct(p_low)}–{_pct(p_high)}", f"{total_s:.0f} s", cut, goal, time_ratio,
             phase2]) + " |")
     return rows
@@ -243,15 +255,16 @@ def report(results: dict[str, dict[int, dict[str, dict[str, Any]]]], args: argpa
     lines = [f"## Accuracy table ({machine}; {seconds:.0f} s in all)", "",
              f"Command: `{' '.join(sys.argv)}`", "",
              "| set | seed | run | train images | validation (final) | test (95% interval, "
-             "images) | best-epoch flattery | training | process | reaches recipe's "
-             "validation |", "|" + "---|" * 10]
+             "images) | best-epoch flattery | test with mirror (TTA) | training | process | "
+             "reaches recipe's validation |", "|" + "---|" * 11]
     for set_name, by_seed in results.items():
         for seed, runs in by_seed.items():
             lines += [run_row(set_name, seed, n, r, runs["recipe"]) for n, r in runs.items()]
-    lines += ["", "| set | run | seeds | mean test | 95% across seeds | pooled test (Wilson) | "
+    lines += ["", "| set | run | seeds | mean test | 95% across seeds | mean test with mirror | "
+              "pooled test (Wilson) | "
               "mean training | error cut vs recipe | cut ≥ 1/3 beyond interval | time to "
               "recipe's accuracy / recipe's time (worst seed) | phase 2 vs phase 1 (test) |",
-              "|" + "---|" * 11]
+              "|" + "---|" * 12]
     for set_name, by_seed in results.items():
         lines += summary_rows(set_name, by_seed)
     lines += ["", "Validation: the recipe's last epoch; tlgui's best epoch (chosen on these "

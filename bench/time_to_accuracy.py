@@ -98,9 +98,17 @@ def run_tlgui_child(args: argparse.Namespace) -> None:
         from tlgui.core.evaluate import evaluate_model
 
         # Measured once, on the kept (best-epoch) model; outside the timed training.
+        from tlgui.core.mirror_tta import mirror_average
+
+        t_test = time.monotonic()
         ev = evaluate_model(result.model.model, result.model.image_size, result.dataset,
                             "test", cache=cache)
-        test = {"test_accuracy": ev.accuracy, "test_images": int(ev.confusion.sum())}
+        t_tta = time.monotonic()
+        mirrored = evaluate_model(mirror_average(result.model.model),
+                                  result.model.image_size, result.dataset, "test", cache=cache)
+        test = {"test_accuracy": ev.accuracy, "test_images": int(ev.confusion.sum()),
+                "test_seconds": t_tta - t_test, "test_accuracy_mirror": mirrored.accuracy,
+                "test_seconds_mirror": time.monotonic() - t_tta}
     history = [dict(row, elapsed=elapsed.get(row["epoch"], math.nan)) for row in result.history]
     acc = {str(k): v for k, v in result.phase_accuracy.items()}
     out = {

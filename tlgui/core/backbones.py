@@ -65,7 +65,7 @@ _WEIGHT_FILES: dict[str, Callable[[int], str]] = {
 REGISTRY: dict[str, BackboneSpec] = {
     s.name: s
     for s in (
-        BackboneSpec("MobileNetV2", 160, 2.3, 71.3, 9.4, "tf",
+        BackboneSpec("MobileNetV2", 224, 2.3, 71.3, 9.4, "tf",
                      "Small and fast; the best first choice on a laptop."),
         BackboneSpec("MobileNetV3Small", 224, 0.9, 68.1, 4.3, "builtin",
                      "Tiniest and fastest; a little less accurate."),
@@ -86,6 +86,11 @@ REGISTRY: dict[str, BackboneSpec] = {
     )
 }
 DEFAULT_BACKBONE = "MobileNetV2"
+# Every default size is the resolution the backbone's ImageNet weights were trained at
+# (ADR 013). Runs saved before ADR 013 with no size in their config ran at these.
+DEFAULT_SIZE_BEFORE_ADR_013 = {"MobileNetV2": 160}
+SIZE_CHOICE = ("{size} px is the size {name}'s ImageNet weights were trained at; smaller "
+               "trains faster but is less accurate (docs/adr/013).")
 
 
 def get(name: str) -> BackboneSpec:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tlgui.core.atomic import atomic_write_json
-from tlgui.core.backbones import REGISTRY
+from tlgui.core.backbones import DEFAULT_SIZE_BEFORE_ADR_013, REGISTRY
 from tlgui.core.errors import TlguiError, os_reason
 from tlgui.core.paths import runs_dir
 from tlgui.core.runs import EVALUATION_FILE, MODEL_FILE, read_json, run_state
@@ -177,6 +177,8 @@ def _image_size(config: dict[str, Any] | None, backbone: str) -> int | None:
         return size
     if size is not None:
         return None
+    if backbone in DEFAULT_SIZE_BEFORE_ADR_013:
+        return DEFAULT_SIZE_BEFORE_ADR_013[backbone]  # since ADR 013 the size is written
     spec = REGISTRY.get(backbone)
     return spec.default_size if spec else None
 

@@ -164,7 +164,9 @@ def _run_training(
     cache = cache or PixelCache()
     run = RunFolder.create(dataset.root, run_root) if write_run else None
     if run:
-        run.write_start(config, dataset.class_names, dataset.root)
+        # The size resolved, so the run keeps it when a backbone's default changes.
+        run.write_start(config.replace(image_size=cm.image_size), dataset.class_names,
+                        dataset.root)
         run.write_status("running", **compute)
         report(RunStarted(str(run.path)))
     history: list[dict[str, Any]] = []
