@@ -167,7 +167,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from tlgui.core.export import export_run
 
     out = export_run(Path(args.run), args.format, Path(args.out), report=ConsoleReporter(),
-                     overwrite=args.overwrite)
+                     overwrite=args.overwrite, mirror=args.tta)
     for p in out:
         print(f"written {printable(p)}")
     return 0
@@ -223,6 +223,10 @@ def _path(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("a path cannot be empty")
     return text
+
+
+TTA_HELP = ("test-time augmentation: average each image's answer with its mirror's "
+            "(twice the computation per image)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -313,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=_path, required=True)
     e.add_argument("--overwrite", action="store_true",
                    help="replace files an earlier export left there (labels.txt too)")
+    e.add_argument("--tta", action="store_true", help=TTA_HELP)
     e.set_defaults(func=_cmd_export)
 
     a = sub.add_parser("audit", help="find likely mislabeled images, duplicates and outliers")
@@ -344,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--overwrite", action="store_true",
                     help="replace an existing --csv file, and same-named files in "
                          "--sort-into class folders")
+    pr.add_argument("--tta", action="store_true", help=TTA_HELP)
     pr.set_defaults(func=_cmd_predict)
     return p
 

@@ -84,7 +84,7 @@ def predict_cli(args: argparse.Namespace, report: Report = ignore) -> int:
         from tlgui.core.explain import check_explain_destination
 
         check_explain_destination(explain_dir, args.paths)
-    predictor = Predictor.load(model)
+    predictor = Predictor.load(model, mirror=getattr(args, "tta", False))
     if predictor.loaded.meta.get("class_names_missing"):
         _say(f"warning: {printable(model.name)} holds no class names (it was not saved by "
              "tlgui); classes are shown as class_0, class_1, ...")

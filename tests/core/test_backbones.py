@@ -20,7 +20,8 @@ REQUIRED = ("MobileNetV2", "EfficientNetV2B0", "ResNet50V2", "ConvNeXtTiny", "Xc
 def test_registry_facts() -> None:
     assert set(REQUIRED) <= set(backbones.REGISTRY)
     assert backbones.DEFAULT_BACKBONE == "MobileNetV2"
-    assert backbones.get("mobilenetv2").default_size == 160
+    # ADR 013: each default is the size the backbone's ImageNet weights were trained at.
+    assert backbones.get("mobilenetv2").default_size == 224
     for spec in backbones.REGISTRY.values():
         assert spec.params_m > 0 and 50 < spec.top1 < 100 and spec.size_mb > 0
         assert spec.weights_file(spec.default_size).endswith(".h5")
@@ -87,3 +88,15 @@ def test_real_mobilenet_weights_load(real_weights_dir: Path) -> None:
     cm = ClassifierModel.build(TrainConfig(weights_dir=str(real_weights_dir)), ("a", "b"))
     kernel = cm.backbone.get_layer("Conv1").kernel.numpy()
     assert kernel.std() > 0.05  # real filters, not a fresh initialisation
+
+
+def test_the_size_note_says_why_and_what_another_size_costs() -> None:
+    spec = backbones.get("MobileNetV2")
+    default = backbones.size_note(spec, None)
+    assert default == backbones.size_note(spec, 224)
+    assert default.startswith("224 px") and "trained at" in default
+    smaller = backbones.size_note(spec, 160)
+    assert smaller.startswith("160 px: about 2.0× less computation than 224 px")
+    larger = backbones.size_note(spec, 320)
+    assert larger.startswith("320 px: about 2.0× the computation of 224 px")
+    assert backbones.size_note(backbones.get("Xception"), None).startswith("299 px")

@@ -13,6 +13,7 @@ import pytest
 from tests.imagegen import make_dataset
 from tlgui.cli import main
 from tlgui.core.intervals import (
+    describe_evaluation,
     expected_max_of_normals,
     selection_optimism,
     summarize_validation,
@@ -119,3 +120,21 @@ def test_train_prints_the_intervals_and_records_one(
     assert recorded["low"] <= recorded["accuracy"] <= recorded["high"]
     # Same figure as the best phase: the model keeps the best epoch of both phases.
     assert recorded["accuracy"] == pytest.approx(max(status["phase_accuracy"].values()))
+
+
+def test_the_evaluate_tab_sentences() -> None:
+    history = [{"val_accuracy": a} for a in (0.80, 0.90, 0.935, 0.93)]
+    figure, caveat = describe_evaluation(686, 734, "validation", history=history)
+    assert figure == ("93.5% of 734 validation images classified correctly (95% interval "
+                      "91.4–95.0%)")
+    low, high = wilson_interval(686, 734)
+    assert f"{100 * low:.1f}–{100 * high:.1f}%" in figure
+    points = 100 * summarize_validation(history, 734).selection_optimism
+    assert caveat == (f"The kept epoch is the best of 4 on these same images, which may "
+                      f"flatter the figure by up to ~{points:.1f} points; a test/ folder "
+                      "measures it without that.")
+    mirrored, _ = describe_evaluation(686, 734, "validation", mirror=True)
+    assert "correctly, each averaged with its mirror (95%" in mirrored
+    # No history (a model opened without its run), or a test split: nothing is guessed.
+    assert describe_evaluation(686, 734, "validation")[1] == ""
+    assert "chose nothing" in describe_evaluation(10, 12, "test", history=history)[1]

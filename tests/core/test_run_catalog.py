@@ -41,7 +41,8 @@ def test_record_reads_what_the_folder_holds(root: Path, tmp_path: Path) -> None:
     assert r.state == "complete" and r.reason == ""
     assert r.dataset == tmp_path / "flowers"
     assert r.backbone == "MobileNetV2"
-    assert r.image_size == 160  # the config left it open: the backbone's default
+    # The config left it open: such runs predate ADR 013 and ran at its old default.
+    assert r.image_size == 160
     assert r.started == "2026-11-30 10:00:00" and r.started_unix == pytest.approx(T0)
     assert r.duration_s == pytest.approx(19.5)
     assert r.phase_accuracy == {1: 0.76, 2: 0.88}

@@ -263,3 +263,14 @@ def test_features_spilled_to_disk_train_the_same_model(
             assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
     # The run's files are gone with it.
     assert not list((isolated_dirs / "cache" / "spill").rglob("*.bin"))
+
+
+def test_the_run_keeps_the_size_it_trained_at(small_ds, isolated_dirs: Path) -> None:
+    # The window leaves the size to the backbone's default (ADR 013 changed that default
+    # once): the run folder records the size itself, so the catalog never guesses.
+    open_size = TINY.replace(image_size=None, phase2=PhaseConfig(epochs=0))
+    cm = ClassifierModel.build(TINY, small_ds.class_names)
+    cm.compile(TINY.phase1)
+    result = run_training(small_ds, open_size, model=cm, run_root=isolated_dirs / "runs")
+    config = json.loads((result.run.path / "config.json").read_text())
+    assert config["image_size"] == 32

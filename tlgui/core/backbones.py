@@ -89,8 +89,21 @@ DEFAULT_BACKBONE = "MobileNetV2"
 # Every default size is the resolution the backbone's ImageNet weights were trained at
 # (ADR 013). Runs saved before ADR 013 with no size in their config ran at these.
 DEFAULT_SIZE_BEFORE_ADR_013 = {"MobileNetV2": 160}
-SIZE_CHOICE = ("{size} px is the size {name}'s ImageNet weights were trained at; smaller "
-               "trains faster but is less accurate (docs/adr/013).")
+
+
+def size_note(spec: BackboneSpec, size: int | None) -> str:
+    """One line on the image size chosen for ``spec`` (``None``: its default), for the
+    Model tab: why the default is what it is, and what another size costs."""
+    native = spec.default_size
+    if not size or size == native:
+        return (f"{native} px: the size {spec.name}'s ImageNet weights were trained at, the "
+                "most accurate choice measured; smaller sizes train faster but lose accuracy.")
+    ratio = (native / size) ** 2
+    if size < native:
+        return (f"{size} px: about {ratio:.1f}× less computation than {native} px, usually "
+                f"less accurate (the weights were trained at {native} px).")
+    return (f"{size} px: about {1 / ratio:.1f}× the computation of {native} px; it helps only "
+            "when small details decide the class.")
 
 
 def get(name: str) -> BackboneSpec:

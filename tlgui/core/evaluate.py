@@ -90,7 +90,7 @@ class _Tally:
 def evaluate_model(model: Any, image_size: int, dataset: Dataset, split: str = "validation",
                    cache: PixelCache | None = None, report: Report = ignore,
                    cancel: threading.Event | None = None, batch_size: int = 32,
-                   chunk: int = EVALUATION_CHUNK) -> Evaluation:
+                   chunk: int = EVALUATION_CHUNK, mirror: bool = False) -> Evaluation:
     """Classifies every image of a split and measures the result.
 
     Images are decoded (through the cache) a chunk ahead of the model and dropped once
@@ -108,13 +108,20 @@ def evaluate_model(model: Any, image_size: int, dataset: Dataset, split: str = "
         cancel: set it to stop; ``Cancelled`` is raised.
         batch_size: images per forward pass.
         chunk: images decoded at a time.
+        mirror: average each image's answer with its mirror's (``mirror_tta``): the
+            figure an export made with the same option gives.
 
     Raises:
-        ConfigError: the split has no images.
+        ConfigError: the split has no images, or ``mirror`` was asked of a model tlgui
+            did not build.
     """
     samples: tuple[Sample, ...] = getattr(dataset, split)
     if not samples:
         raise ConfigError(f"The dataset has no {split} images to evaluate on.")
+    if mirror:
+        from tlgui.core.mirror_tta import mirror_average
+
+        model = mirror_average(model)
     cache = cache or PixelCache()
     cancel = cancel or threading.Event()
     n = len(samples)
@@ -133,4 +140,4 @@ def evaluate_model(model: Any, image_size: int, dataset: Dataset, split: str = "
         tally.add(samples, part.indices, probs)
         start += max(1, chunk)
         report(StageProgress("predict", min(start, n), n, CLASSIFYING))
-    return tally.evaluation(dataset.class_names, split)
+    return replace(tally.evaluation(dataset.class_names, split), mirror=mirror)

@@ -83,6 +83,11 @@ class Explainer:
         self.class_names = tuple(class_names)
         self.image_size = int(image_size)
         names = [layer.name for layer in model.layers]
+        if "mirror_average" in names:
+            raise ModelFileError(
+                "This model averages each image with its mirror (it was exported with "
+                "test-time augmentation); heat maps need the model without it, such as "
+                "the run's model.keras.")
         try:
             pool, dense = model.get_layer("pool"), model.get_layer("classifier")
             model.get_layer("backbone")

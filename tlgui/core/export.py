@@ -50,12 +50,12 @@ log = logging.getLogger(__name__)
 ONNX_OPSET = 17
 # Layers that only act in training; an exported model skips them.
 _TRAINING_ONLY = ("augmentation",)
-_KEPT_META = ("backbone", "epoch")
+_KEPT_META = ("backbone", "epoch", "mirror_average")
 
 
 def export_run(run: Path, fmt: str, out: Path, report: Report = ignore,
                cancel: threading.Event | None = None, *, overwrite: bool = False,
-               ) -> list[Path]:
+               mirror: bool = False) -> list[Path]:
     """Exports the model of a run folder or of a ``.keras`` file.
 
     Args:
@@ -65,6 +65,7 @@ def export_run(run: Path, fmt: str, out: Path, report: Report = ignore,
         report: receives ``StageProgress("export", ...)`` events.
         cancel: set it to stop; ``Cancelled`` is raised and nothing is written.
         overwrite: replace existing files (never the model being exported).
+        mirror: average each image's answer with its mirror's in the exported model.
 
     Returns:
         The paths written, main file first.
@@ -88,14 +89,14 @@ def export_run(run: Path, fmt: str, out: Path, report: Report = ignore,
     loaded = load_classifier(run)
     return export_model(loaded.model, loaded.class_names, loaded.image_size, fmt, out,
                         report, cancel, extra=loaded.meta, overwrite=overwrite,
-                        model_path=source)
+                        model_path=source, mirror=mirror)
 
 
 def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_size: int,
                  fmt: str, out: Path, report: Report = ignore,
                  cancel: threading.Event | None = None,
                  extra: dict[str, Any] | None = None, *, overwrite: bool = False,
-                 model_path: Path | None = None) -> list[Path]:
+                 model_path: Path | None = None, mirror: bool = False) -> list[Path]:
     """Exports a classifier taking raw ``uint8`` images in one of ``FORMATS``.
 
     Args:
@@ -109,6 +110,8 @@ def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_siz
         extra: metadata stored beside the class names in a ``.keras`` file.
         overwrite: replace existing files (an earlier export, a ``labels.txt``).
         model_path: the file the model was loaded from; never overwritten.
+        mirror: the exported model averages each image's answer with its mirror's
+            (``mirror_tta``); it costs twice the computation per image.
 
     Returns:
         The paths written, main file first.
@@ -130,6 +133,11 @@ def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_siz
         raise ExportError(f"{len(names)} class names for a model with {n_out} outputs.")
     _labels_text(names)  # refuse unusable names before any slow conversion
     model = float32_copy(model)  # a model trained in mixed precision leaves as float32
+    if mirror:
+        from tlgui.core.mirror_tta import mirror_average
+
+        model = mirror_average(model)  # ConfigError for a model tlgui did not build
+        extra = {**(extra or {}), "mirror_average": True}
     if fmt != "keras" and active_backend() != "tensorflow":
         return export_through_tensorflow(model, names, image_size, fmt, Path(out),
                                          output_paths(fmt, Path(out)), report, cancel, extra,

@@ -61,6 +61,8 @@ class Evaluation:
         per_class: precision and recall per class.
         accuracy: share of images classified correctly.
         misses: misclassified images, worst first.
+        mirror: each image's answer was averaged with its mirror's (test-time
+            augmentation, ``mirror_tta``).
     """
 
     class_names: tuple[str, ...]
@@ -69,6 +71,7 @@ class Evaluation:
     per_class: tuple[ClassMetrics, ...]
     accuracy: float
     misses: tuple[Miss, ...]
+    mirror: bool = False
 
     @property
     def total(self) -> int:
@@ -165,7 +168,8 @@ def evaluation_to_data(ev: Evaluation) -> dict[str, Any]:
             "per_class": [[m.name, m.precision, m.recall, m.support] for m in ev.per_class],
             "accuracy": ev.accuracy,
             "misses": [[str(m.path), m.true_label, m.predicted_label, m.confidence,
-                        m.true_probability] for m in ev.misses]}
+                        m.true_probability] for m in ev.misses],
+            "mirror": ev.mirror}
 
 
 def evaluation_from_data(data: dict[str, Any]) -> Evaluation:
@@ -183,6 +187,7 @@ def evaluation_from_data(data: dict[str, Any]) -> Evaluation:
                             for n, p, r, s in data["per_class"]),
             accuracy=float(data["accuracy"]),
             misses=tuple(Miss(Path(str(p)), int(t), int(pr), float(c), float(tp))
-                         for p, t, pr, c, tp in data["misses"]))
+                         for p, t, pr, c, tp in data["misses"]),
+            mirror=data.get("mirror") is True)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not an evaluation: {exc}") from exc

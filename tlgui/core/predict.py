@@ -226,17 +226,39 @@ def load_image(path: Path, size: int) -> np.ndarray:
 class Predictor:
     """A loaded classifier that classifies files, folders and pixel arrays."""
 
-    def __init__(self, loaded: LoadedClassifier) -> None:
-        self.loaded = loaded
+    def __init__(self, loaded: LoadedClassifier, model: Any = None) -> None:
+        self.loaded = loaded  # the model as saved: heat maps are made from it
+        self.model = loaded.model if model is None else model  # what classifies
 
     @classmethod
-    def load(cls, path: str | Path) -> Predictor:
+    def load(cls, path: str | Path, mirror: bool = False) -> Predictor:
         """Loads a ``.keras`` file or a run folder's model in safe mode.
 
+        Args:
+            path: the model file or run folder.
+            mirror: average each image's answer with its mirror's (``mirror_tta``).
+
         Raises:
-            ModelFileError: see ``load_classifier``.
+            ModelFileError: see ``load_classifier``; or ``mirror`` was asked of a model
+                tlgui did not build.
         """
-        return cls(load_classifier(path))
+        loaded = load_classifier(path)
+        if not mirror:
+            return cls(loaded)
+        from tlgui.core.errors import ConfigError
+        from tlgui.core.mirror_tta import mirror_average
+
+        try:
+            return cls(loaded, mirror_average(loaded.model))
+        except ConfigError as exc:
+            raise ModelFileError(f"{printable(loaded.path)}: {exc}") from exc
+
+    @property
+    def mirror(self) -> bool:
+        """True when answers are averaged over each image and its mirror."""
+        from tlgui.core.mirror_tta import has_mirror
+
+        return has_mirror(self.model)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -255,7 +277,7 @@ class Predictor:
 
     def predict_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities ``[n, classes]`` for ``uint8 [n, height, width, 3]`` images."""
-        return np.asarray(self.loaded.model.predict_on_batch(pixels), dtype=np.float32)
+        return np.asarray(self.model.predict_on_batch(pixels), dtype=np.float32)
 
     def top_k(self, probs: np.ndarray, k: int) -> tuple[tuple[str, float], ...]:
         """The ``k`` most likely (class, probability) pairs of one probability row."""

@@ -215,7 +215,7 @@ class Handlers:
         with self.model_lock:
             cm = self._model_for(params, report)
             ev = evaluate_model(cm.model, cm.image_size, ds, split, cache=cache, report=report,
-                                cancel=cancel)
+                                cancel=cancel, mirror=params.get("mirror") is True)
         data = evaluation_to_data(ev)
         run = params.get("run")
         if run:
@@ -237,7 +237,7 @@ class Handlers:
             cm = self._model_for(params, report)
             written = export_model(cm.model, cm.class_names, cm.image_size, params["format"],
                                    out, report, cancel, extra={"backbone": cm.backbone_name},
-                                   overwrite=overwrite)
+                                   overwrite=overwrite, mirror=params.get("mirror") is True)
         return [str(p) for p in written]
 
     def open_run(self, params: dict[str, Any], report: Report, cancel: threading.Event) -> Any:
@@ -291,11 +291,12 @@ class Handlers:
 
         path = Path(params["path"])
         report(StageProgress("load", 0, 0, f"Loading {path.name}…"))
-        predictor = Predictor.load(path)
+        predictor = Predictor.load(path, mirror=params.get("mirror") is True)
         key = uuid.uuid4().hex
         self.predictors = {key: predictor}  # one at a time: the window shows one model
         return {"id": key, "class_names": list(predictor.class_names),
-                "image_size": predictor.image_size, "path": str(predictor.path)}
+                "image_size": predictor.image_size, "path": str(predictor.path),
+                "mirror": predictor.mirror}
 
     def predict(self, params: dict[str, Any], report: Report, cancel: threading.Event) -> Any:
         from tlgui.core.predict import Predictor

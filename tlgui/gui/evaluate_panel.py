@@ -10,6 +10,7 @@ images in the gallery below. Everything is an item model: nothing per cell is bu
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -35,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlgui.core.confusions import top_confusions
+from tlgui.core.intervals import describe_evaluation
 from tlgui.core.metrics import Evaluation
 from tlgui.core.wording import plural
 from tlgui.gui.class_filter import ClassFilterProxy
@@ -87,6 +90,13 @@ class EvaluatePanel(QWidget):
         self.again_button = QPushButton(icon("evaluate"), "Evaluate again")
         self.again_button.clicked.connect(self.evaluate_requested.emit)
         self.again_button.setEnabled(False)
+        self.mirror_box = QCheckBox("Average with the mirror image")
+        self.mirror_box.setToolTip(
+            "Test-time augmentation: classify each image as it is and mirrored left to "
+            "right and average the two answers, as an export with the same option does. "
+            "Twice the time.")
+        # The run's epochs (``val_accuracy`` each): how much the choice of epoch flatters.
+        self.history_source: Callable[[], list[dict[str, Any]]] = lambda: []
         self.review_button = QPushButton(icon("audit"), "Review mistakes…")
         self.review_button.setToolTip("Look at each mistake large, next to the most similar "
                                       "images of both classes, and correct its label with "
@@ -95,6 +105,7 @@ class EvaluatePanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
         top.addWidget(self.review_button)
+        top.addWidget(self.mirror_box)
         top.addWidget(self.again_button)
 
         self.filter_edit = QLineEdit()
@@ -205,9 +216,16 @@ class EvaluatePanel(QWidget):
         n = len(ev.class_names)
         self.again_button.setEnabled(True)
         wrong = len(ev.misses)
+        if ev.total:
+            figure, caveat = describe_evaluation(int(np.trace(ev.confusion)), ev.total,
+                                                 ev.split, ev.mirror, self.history_source())
+        else:
+            figure, caveat = f"No {ev.split} image could be read", ""
+        head, _, rest = figure.partition(" of ")
         self.summary.setText(
-            f"<b>{ev.accuracy:.1%}</b> of {ev.total:,} {ev.split} images classified correctly; "
-            + (f"{plural(wrong, 'mistake')}." if wrong else "no mistakes."))
+            f"<b>{head}</b> of {html.escape(rest)}; "
+            + (f"{plural(wrong, 'mistake')}." if wrong else "no mistakes.")
+            + (f"<br><small>{html.escape(caveat)}</small>" if caveat else ""))
         many = n > FEW
         if not many:  # a filter left from a bigger evaluation would hide classes unseen
             self.filter_edit.clear()

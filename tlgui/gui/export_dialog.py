@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QStandardPaths, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialogButtonBox,
     QFileDialog,
     QMessageBox,
@@ -84,6 +85,12 @@ class ExportDialog(JobDialog):
                                    "gives one probability per class; the class names go with "
                                    "the model.")
         self.format_box.currentIndexChanged.connect(self._update_dest)
+        self.mirror_box = QCheckBox("Average with the mirror image (test-time augmentation)")
+        self.mirror_box.setToolTip(
+            "The exported model classifies each photo as it is and mirrored left to right "
+            "and averages the two answers: often a little more accurate, twice the "
+            "computation per photo. Evaluate shows what it changes on your images.")
+        self.form.addRow("", self.mirror_box)
         self.export_button.setIcon(icon("export"))
         self.export_button.clicked.connect(self.start)
         self._update_dest()
@@ -149,12 +156,14 @@ class ExportDialog(JobDialog):
             return
         self.export_button.setEnabled(False)
         self.format_box.setEnabled(False)
+        self.mirror_box.setEnabled(False)
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.message.setText(f"Exporting to {out}…")
         self.job = start_job(
             "export", functools.partial(jobs.export, self.engine, self.model.run, self.fmt(),
-                                        out, overwrite=overwrite, protected=self.protected),
+                                        out, overwrite=overwrite, protected=self.protected,
+                                        mirror=self.mirror_box.isChecked()),
             on_progress=self._on_progress, on_success=lambda r: self._on_done(out, r),
             on_failure=self._on_failed, on_cancel=self._on_cancelled)
 
@@ -183,4 +192,5 @@ class ExportDialog(JobDialog):
     def _ready(self) -> None:
         self.export_button.setEnabled(True)
         self.format_box.setEnabled(True)
+        self.mirror_box.setEnabled(True)
 

@@ -48,6 +48,7 @@ class JobDialog(QDialog):
         self.action_button = self.buttons.addButton(action_text, action_role)
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout()
+        self.form = form  # a dialog adds its own options under the two rows
         form.addRow(choice_label, self.choice)
         form.addRow(dest_label, dest_row)
         v = QVBoxLayout(self)

@@ -120,10 +120,11 @@ def train(engine: EngineHost, dataset: Dataset, token: str, config: TrainConfig,
 
 def evaluate(engine: EngineHost, dataset: Dataset, token: str, split: SplitConfig,
              run: Path | None, report: Report, cancel: threading.Event,
-             corrections: dict[str, Any] | None = None) -> Evaluation:
-    """Classifies the validation images with the engine's model (saved into ``run``)."""
+             corrections: dict[str, Any] | None = None, mirror: bool = False) -> Evaluation:
+    """Classifies the validation images with the engine's model (saved into ``run``);
+    ``mirror`` averages each image with its mirror (test-time augmentation)."""
     params = {"dataset": codec.dataset_ref(dataset, token, split, corrections),
-              "run": str(run) if run else None, **_cache()}
+              "run": str(run) if run else None, "mirror": mirror, **_cache()}
     from tlgui.core.metrics import evaluation_from_data
 
     return evaluation_from_data(engine.call("evaluate", params, report, cancel))
@@ -131,11 +132,13 @@ def evaluate(engine: EngineHost, dataset: Dataset, token: str, split: SplitConfi
 
 def export(engine: EngineHost, run: Path | None, fmt: str, out: Path, report: Report,
            cancel: threading.Event, *, overwrite: bool = False,
-           protected: Sequence[Path] = ()) -> list[Path]:
+           protected: Sequence[Path] = (), mirror: bool = False) -> list[Path]:
     """Exports the engine's model (preprocessing and class names included); existing
-    files are replaced only with ``overwrite``, and never inside ``protected`` folders."""
+    files are replaced only with ``overwrite``, and never inside ``protected`` folders;
+    ``mirror`` puts test-time augmentation inside the exported model."""
     params = {"format": fmt, "out": str(out), "run": str(run) if run else None,
-              "overwrite": overwrite, "protected": [str(p) for p in protected]}
+              "overwrite": overwrite, "protected": [str(p) for p in protected],
+              "mirror": mirror}
     return [Path(p) for p in engine.call("export", params, report, cancel)]
 
 
@@ -148,14 +151,18 @@ class PredictorInfo:
     path: Path
     class_names: tuple[str, ...]
     image_size: int
+    mirror: bool = False
 
 
 def load_predictor(engine: EngineHost, path: Path, report: Report,
-                   cancel: threading.Event) -> PredictorInfo:
-    """Loads an exported model (or a run's ``model.keras``) for prediction."""
-    data = engine.call("load_predictor", {"path": str(path)}, report, cancel)
+                   cancel: threading.Event, mirror: bool = False) -> PredictorInfo:
+    """Loads an exported model (or a run's ``model.keras``) for prediction; ``mirror``
+    averages each image with its mirror (test-time augmentation)."""
+    data = engine.call("load_predictor", {"path": str(path), "mirror": mirror}, report,
+                       cancel)
     return PredictorInfo(str(data["id"]), Path(data["path"]),
-                         tuple(str(n) for n in data["class_names"]), int(data["image_size"]))
+                         tuple(str(n) for n in data["class_names"]), int(data["image_size"]),
+                         data.get("mirror") is True)
 
 
 def predict(engine: EngineHost, predictor: PredictorInfo, paths: Sequence[Path],

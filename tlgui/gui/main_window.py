@@ -168,6 +168,8 @@ class MainWindow(QMainWindow):
         s.config_loaded.connect(mp.set_config)
         s.run_opened.connect(self._on_run_opened)
         self.evaluate_panel.evaluate_requested.connect(s.start_evaluation)
+        self.evaluate_panel.history_source = s.validation_history
+        self.evaluate_panel.mirror_box.toggled.connect(self._mirror_evaluation)
         for source in (s, self.predict_panel, self.review):
             source.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
             source.error.connect(lambda title, exc: dialogs.show_error(self, title, exc))
@@ -276,6 +278,11 @@ class MainWindow(QMainWindow):
             finished = bool(event.total) and event.done >= event.total
             # A finished step's line goes soon: it must not read as work still running.
             self.statusBar().showMessage(f"{event.message}{count}", 1500 if finished else 4000)
+
+    def _mirror_evaluation(self, on: bool) -> None:
+        self.session.mirror_evaluation = on
+        if self.evaluate_panel.again_button.isEnabled():
+            self.session.start_evaluation()  # the figure shown follows the box
 
     def _on_run_opened(self, result: Any, config: object) -> None:
         self.training_panel.show_run(result, config)  # type: ignore[arg-type]

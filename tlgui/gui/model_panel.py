@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlgui.core.backbones import REGISTRY
+from tlgui.core.backbones import REGISTRY, size_note
 from tlgui.core.config import AugmentConfig, PhaseConfig, TrainConfig
 from tlgui.gui.layer_tree_panel import LayerTreePanel
 
@@ -223,6 +223,10 @@ class ModelPanel(QWidget):
         nf.addRow("Backbone", self.backbones)
         nf.addRow(self.backbone_summary)
         nf.addRow("Image size", self.image_size)
+        self.size_note = QLabel()  # why this size: ADR 013's finding, in one line
+        self.size_note.setWordWrap(True)
+        self.size_note.setEnabled(False)  # drawn as a hint, not as a setting
+        nf.addRow(self.size_note)
         nf.addRow("Weights", self.weights_mode)
         nf.addRow("", self.weights_row)
         nf.addRow(self.model_error)
@@ -312,6 +316,7 @@ class ModelPanel(QWidget):
         self.batch.valueChanged.connect(self._changed)
         for spin in (self.image_size, self.rotation, self.zoom, self.contrast):
             spin.valueChanged.connect(self._model_changed)
+        self.image_size.valueChanged.connect(self._show_backbone)
         self.weights_mode.currentIndexChanged.connect(self._model_changed)
         self.weights_mode.currentIndexChanged.connect(self._show_weights_row)
         self.weights_file.editingFinished.connect(self._model_changed)
@@ -363,6 +368,7 @@ class ModelPanel(QWidget):
         spec = REGISTRY[self._selected_backbone()]
         self.backbone_summary.setText(f"<b>{spec.name}</b>: {spec.summary}")
         self.image_size.setSpecialValueText(f"backbone default ({spec.default_size} px)")
+        self.size_note.setText(size_note(spec, self.image_size.value() or None))
 
     # -- changes ------------------------------------------------------------------
     def _on_backbone(self) -> None:

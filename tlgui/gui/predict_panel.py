@@ -8,6 +8,7 @@ is loaded; a folder of class folders is offered as a dataset first.
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import os
 from collections.abc import Sequence
@@ -150,6 +151,12 @@ class PredictPanel(QWidget):
         self.heat_box.setToolTip("Lay a heat map over each picture: where the model found "
                                  "what decided its class (Grad-CAM).")
         self.heat_box.toggled.connect(self._heat_toggled)
+        self.mirror_box = QCheckBox("Average with the mirror image")
+        self.mirror_box.setToolTip(
+            "Test-time augmentation: classify each image as it is and mirrored left to "
+            "right, and average the two answers. Often a little more accurate; twice the "
+            "time. The images shown are classified again.")
+        self.mirror_box.toggled.connect(self._mirror_toggled)
         self.clear_button = QPushButton(icon("clear"), "Clear")
         self.clear_button.clicked.connect(self.clear)
         self.counts_label = QLabel()
@@ -174,6 +181,7 @@ class PredictPanel(QWidget):
         self.grid.activated.connect(self._open_card)
         top.addWidget(self.trained_button)
         top.addWidget(self.heat_box)
+        top.addWidget(self.mirror_box)
         v = QVBoxLayout(self)
         v.addLayout(top)
         v.addLayout(tools)
@@ -249,8 +257,9 @@ class PredictPanel(QWidget):
             self._refresh()
             return
         self._start_progress(f"Loading {path.name}…")
-        self.job = start_job("load-model", functools.partial(jobs.load_predictor, self.engine,
-                                                             path),
+        self.job = start_job("load-model", functools.partial(
+                                 jobs.load_predictor, self.engine, path,
+                                 mirror=self.mirror_box.isChecked()),
                              on_success=lambda p: self._on_loaded(path, p),
                              on_failure=lambda exc: self.error.emit("Cannot load the model",
                                                                     exc),
@@ -263,7 +272,9 @@ class PredictPanel(QWidget):
         self._heat_toggled(self.heat_box.isChecked())
         names = list(predictor.class_names)
         shown = ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
-        self.model_label.setText(f"<b>Model:</b> {path.name} · {len(names)} classes: {shown}")
+        mirror = " · averaged with the mirror image" if predictor.mirror else ""
+        self.model_label.setText(f"<b>Model:</b> {html.escape(path.name)} · {len(names)} "
+                                 f"classes: {html.escape(shown)}{mirror}")
         self.model_label.setToolTip(str(path))
         self.status_message.emit(f"Loaded {path}")
 
@@ -367,6 +378,15 @@ class PredictPanel(QWidget):
         self.sort_button.setEnabled(has_results and not self.output.sorting())
         self.clear_button.setEnabled(has_cards)
         self.counts_label.setText(counts_text(self.cards))
+
+    def _mirror_toggled(self, _on: bool) -> None:
+        if self.model_path is None:
+            return  # the next model loaded follows the box
+        inputs = list(self._inputs)
+        self.clear()  # the answers shown came from the model without (or with) the mirror
+        self.load_model(self.model_path)
+        if inputs:
+            self.predict(inputs)  # they wait on their cards until the model is loaded
 
     def _heat_toggled(self, on: bool) -> None:
         """Cards show heat maps of the loaded model while the box is ticked."""

@@ -80,6 +80,7 @@ class Session(SessionRuns, QObject):
         self.model: ModelInfo | None = None
         self.result: TrainSummary | None = None
         self.evaluation: Evaluation | None = None
+        self.mirror_evaluation = False  # average each image with its mirror (the TTA box)
         self.busy = ""
         self.model_problem = ""
         self.job: Job | None = None
@@ -387,6 +388,22 @@ class Session(SessionRuns, QObject):
             self.start_evaluation()
 
     # -- evaluation ---------------------------------------------------------------
+    def validation_history(self) -> list[dict[str, Any]]:
+        """The epochs of the model's run (``val_accuracy`` each), or [] when unknown."""
+        if self.model is None:
+            return []
+        if self.result is not None and self.result.run == self.model.run:
+            return list(self.result.history)
+        if self.model.run is None:
+            return []
+        from tlgui.core.runs import read_json
+
+        try:
+            history = read_json(self.model.run / "history.json")
+        except (OSError, ValueError):
+            return []
+        return [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
+
     def start_evaluation(self) -> None:
         """Classifies the validation images with the trained model."""
         if self.model is None or self.dataset is None or self.busy or self.closing:
@@ -397,7 +414,8 @@ class Session(SessionRuns, QObject):
             "evaluate", functools.partial(jobs.evaluate, self.engine, self.dataset,
                                           self.dataset_token, self.config_source().split,
                                           self.model.run,
-                                          corrections=self.corrections.ref_data()),
+                                          corrections=self.corrections.ref_data(),
+                                          mirror=self.mirror_evaluation),
             on_progress=self.progress.emit, on_success=self._on_evaluated,
             on_failure=self._fail("Evaluation failed"), on_finish=self._job_done)
 
