@@ -31,6 +31,7 @@ from tlgui.core.processes import pid_alive
 MODEL_FILE = "model.keras"
 LAYERS_FILE = "layers.json"
 EVALUATION_FILE = "evaluation.json"
+TEST_EVALUATION_FILE = "test_evaluation.json"  # test/, measured once after training
 # Run folders are tlgui's own, but a damaged or planted JSON file must not cost gigabytes.
 MAX_JSON_BYTES = 16 * 2**20
 # The states training writes to status.json, and "incomplete" (killed while running).

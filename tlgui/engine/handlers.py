@@ -20,7 +20,7 @@ from tlgui.core.dataset import Dataset, scan
 from tlgui.core.errors import Cancelled, ModelFileError, RecompileRequired, TlguiError
 from tlgui.core.events import Report, StageProgress
 from tlgui.core.outcomes import ModelInfo, TrainSummary
-from tlgui.core.runs import EVALUATION_FILE
+from tlgui.core.runs import EVALUATION_FILE, TEST_EVALUATION_FILE
 from tlgui.engine import codec
 
 if TYPE_CHECKING:
@@ -220,7 +220,8 @@ class Handlers:
         run = params.get("run")
         if run:
             try:
-                atomic_write_json(Path(run) / EVALUATION_FILE, data)
+                name = TEST_EVALUATION_FILE if split == "test" else EVALUATION_FILE
+                atomic_write_json(Path(run) / name, data)
             except OSError as exc:
                 report_notice(report, f"Cannot save the evaluation in {run}: {exc}")
         return data

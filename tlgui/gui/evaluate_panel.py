@@ -87,6 +87,9 @@ class EvaluatePanel(QWidget):
         self.summary = QLabel("Train a model first: its results on the validation images "
                               "appear here.")
         self.summary.setWordWrap(True)
+        self.test_line = QLabel()  # test/, measured once after training
+        self.test_line.setWordWrap(True)
+        self.test_line.hide()
         self.again_button = QPushButton(icon("evaluate"), "Evaluate again")
         self.again_button.clicked.connect(self.evaluate_requested.emit)
         self.again_button.setEnabled(False)
@@ -204,6 +207,7 @@ class EvaluatePanel(QWidget):
         self.split.setStretchFactor(1, 1)
         v = QVBoxLayout(self)
         v.addLayout(top)
+        v.addWidget(self.test_line)
         v.addLayout(filters)
         v.addWidget(self.split, 1)
         thumbnails.ready.connect(self._on_thumbnail)
@@ -251,6 +255,17 @@ class EvaluatePanel(QWidget):
         self.show_pair(None)
         self._fill_matrix()
         self._fit_tables(n)
+
+    def show_test(self, ev: Evaluation) -> None:
+        """The figure on ``test/``, measured once after training, under the summary."""
+        if not ev.total:
+            self.test_line.hide()
+            return
+        figure, caveat = describe_evaluation(int(np.trace(ev.confusion)), ev.total, "test",
+                                             ev.mirror)
+        self.test_line.setText(f"<b>Test:</b> {html.escape(figure)}, measured once after "
+                               f"training. <small>{html.escape(caveat)}</small>")
+        self.test_line.show()
 
     def set_filter(self, text: str) -> None:
         """Keeps the classes whose name holds every word of ``text``."""
@@ -406,6 +421,7 @@ class EvaluatePanel(QWidget):
                              "appear here.")
         self.ev = None
         self.pair = None
+        self.test_line.hide()
         self.metrics_model.set_evaluation(None)
         self.confusion_model.set_classes(None, [], numbered=False)
         self.top_model.set_confusions((), [])

@@ -120,11 +120,12 @@ def train(engine: EngineHost, dataset: Dataset, token: str, config: TrainConfig,
 
 def evaluate(engine: EngineHost, dataset: Dataset, token: str, split: SplitConfig,
              run: Path | None, report: Report, cancel: threading.Event,
-             corrections: dict[str, Any] | None = None, mirror: bool = False) -> Evaluation:
-    """Classifies the validation images with the engine's model (saved into ``run``);
-    ``mirror`` averages each image with its mirror (test-time augmentation)."""
+             corrections: dict[str, Any] | None = None, mirror: bool = False,
+             part: str | None = None) -> Evaluation:
+    """Classifies the validation images (``part``: ``test``) with the engine's model (saved
+    into ``run``); ``mirror`` averages each image with its mirror (test-time augmentation)."""
     params = {"dataset": codec.dataset_ref(dataset, token, split, corrections),
-              "run": str(run) if run else None, "mirror": mirror, **_cache()}
+              "run": str(run) if run else None, "mirror": mirror, "split": part, **_cache()}
     from tlgui.core.metrics import evaluation_from_data
 
     return evaluation_from_data(engine.call("evaluate", params, report, cancel))

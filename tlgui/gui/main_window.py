@@ -165,6 +165,9 @@ class MainWindow(QMainWindow):
         s.training_finished.connect(tp.training_finished)
         s.training_finished.connect(self._on_training_finished)
         s.evaluation_ready.connect(self.evaluate_panel.show_evaluation)
+        s.test_ready.connect(self.evaluate_panel.show_test)
+        for gone in (s.training_started, s.run_opened):  # the test figure was another model's
+            gone.connect(lambda *_a: self.evaluate_panel.test_line.hide())
         s.config_loaded.connect(mp.set_config)
         s.run_opened.connect(self._on_run_opened)
         self.evaluate_panel.evaluate_requested.connect(s.start_evaluation)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from tlgui.core import layer_tree
 from tlgui.core.config import TrainConfig
@@ -58,6 +58,7 @@ class Session(SessionRuns, QObject):
     training_event = Signal(object)
     training_finished = Signal(object, str)
     evaluation_ready = Signal(object)
+    test_ready = Signal(object)  # test/ measured once after a training (an Evaluation)
     status_message = Signal(str)
     error = Signal(str, object)
     model_error = Signal(str)
@@ -81,6 +82,7 @@ class Session(SessionRuns, QObject):
         self.result: TrainSummary | None = None
         self.evaluation: Evaluation | None = None
         self.mirror_evaluation = False  # average each image with its mirror (the TTA box)
+        self._measure_test = False  # test/ is measured once, after the validation figure
         self.busy = ""
         self.model_problem = ""
         self.job: Job | None = None
@@ -385,6 +387,7 @@ class Session(SessionRuns, QObject):
         done = self.result is not None and self.result.trained
         self._job_done()
         if done:
+            self._measure_test = self.dataset is not None and bool(self.dataset.test)
             self.start_evaluation()
 
     # -- evaluation ---------------------------------------------------------------
@@ -404,8 +407,8 @@ class Session(SessionRuns, QObject):
             return []
         return [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
 
-    def start_evaluation(self) -> None:
-        """Classifies the validation images with the trained model."""
+    def start_evaluation(self, part: str | None = None) -> None:
+        """Classifies the validation images (or ``part``: ``test``) with the trained model."""
         if self.model is None or self.dataset is None or self.busy or self.closing:
             return
         self._set_busy("evaluating")
@@ -415,10 +418,17 @@ class Session(SessionRuns, QObject):
                                           self.dataset_token, self.config_source().split,
                                           self.model.run,
                                           corrections=self.corrections.ref_data(),
-                                          mirror=self.mirror_evaluation),
+                                          mirror=self.mirror_evaluation, part=part),
             on_progress=self.progress.emit, on_success=self._on_evaluated,
             on_failure=self._fail("Evaluation failed"), on_finish=self._job_done)
 
     def _on_evaluated(self, evaluation: Evaluation) -> None:
+        if evaluation.split == "test" and self.dataset is not None and self.dataset.validation:
+            self.test_ready.emit(evaluation)  # beside the validation figure, not instead
+            return
         self.evaluation = evaluation
         self.evaluation_ready.emit(evaluation)
+        if self._measure_test:
+            self._measure_test = False
+            # After this job's end: test/ chose nothing, so it is measured once, here.
+            QTimer.singleShot(0, functools.partial(self.start_evaluation, "test"))
