@@ -32,6 +32,8 @@ def test_evaluate_gives_the_interval_and_the_mirror_on_demand(  # type: ignore[n
     assert f"of {total} validation images classified correctly (95% interval" in text
     epochs = len(s.result.history)
     assert f"best of {epochs} on these same images" in text and "test/ folder" in text
+    photos = len(s.dataset.train) + len(s.dataset.validation)
+    assert f"Cross-validated over all {photos} photos" in text
     assert not s.evaluation.mirror and "mirror" not in text
 
     # Ticking the box evaluates again, each image averaged with its mirror.

@@ -162,7 +162,7 @@ def out_of_fold_probabilities(
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
     for k in range(folds):
         if cancel is not None and cancel.is_set():
-            raise Cancelled("Audit cancelled.")
+            raise Cancelled("Cancelled.")
         train = fold != k
         test = ~train
         if not test.any():

@@ -19,6 +19,7 @@ import numpy as np
 
 from tlgui.core import frozen_features as ff
 from tlgui.core.config import TrainConfig, check_train_config
+from tlgui.core.cross_validation import CrossValidation, cross_validate
 from tlgui.core.dataset import Dataset, Problem
 from tlgui.core.device_memory import plan_batches
 from tlgui.core.devices import DeviceInfo, select_device
@@ -58,6 +59,8 @@ class TrainResult:
         phase_accuracy: best validation accuracy per phase.
         decode_seconds: time spent loading pixels through the cache.
         cancelled: True when the user cancelled (weights are the best finished epoch).
+        cross_validation: the head cross-validated over every photo after phase 1
+            (``cross_validation``), or None when not measured.
     """
 
     model: ClassifierModel
@@ -68,6 +71,7 @@ class TrainResult:
     phase_accuracy: dict[int, float] = field(default_factory=dict)
     decode_seconds: float = 0.0
     cancelled: bool = False
+    cross_validation: CrossValidation | None = None
 
 
 def _phase2_cut(cm: ClassifierModel) -> int:
@@ -75,6 +79,20 @@ def _phase2_cut(cm: ClassifierModel) -> int:
     if first is None:
         raise ConfigError("Phase 2 has no trainable backbone layer: set fine_tune_at lower.")
     return ff.find_cut(cm.backbone, first)
+
+
+def _cross_validate(engine: PhaseFitter, config: TrainConfig, report: Report,
+                    cancel: threading.Event) -> CrossValidation | None:
+    """The head cross-validated over every photo, from phase 1's features (about a second)."""
+    feats = engine.train_feats
+    if not engine.cached or feats is None or feats.pooled is None:
+        return None
+    val = engine.val_feats.pooled if engine.val_feats is not None else None
+    cv = cross_validate(feats.pooled, engine.labels_train, val, engine.labels_val,
+                        int(engine.n_classes), seed=config.seed, cancel=cancel)
+    if cv is not None:
+        report(Notice("info", cv.sentence()))
+    return cv
 
 
 def run_training(
@@ -227,6 +245,7 @@ def _run_training(
             mon = engine.fit_phase(phase, pc, epoch, history, on_best, baseline=phase1)
             if phase == 1:
                 phase1 = mon
+                result.cross_validation = _cross_validate(engine, config, report, cancel)
             elif phase1 is not None and mon.best_epoch == phase1.best_epoch:
                 report(Notice("info", "Fine-tuning did not beat the head trained in phase 1; "
                                       "the model keeps the weights of phase 1."))
@@ -240,7 +259,9 @@ def _run_training(
             summary = summarize_validation(history, len(result.dataset.validation))
             run.write_status("complete", phase_seconds=result.phase_seconds,
                              phase_accuracy=result.phase_accuracy,
-                             validation_interval=summary.to_dict() if summary else None)
+                             validation_interval=summary.to_dict() if summary else None,
+                             cross_validation=result.cross_validation.to_dict()
+                             if result.cross_validation else None)
     except Cancelled:
         result.cancelled = True
         if run:

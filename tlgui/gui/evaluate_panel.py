@@ -100,6 +100,8 @@ class EvaluatePanel(QWidget):
             "Twice the time.")
         # The run's epochs (``val_accuracy`` each): how much the choice of epoch flatters.
         self.history_source: Callable[[], list[dict[str, Any]]] = lambda: []
+        # The run's head cross-validated over every photo (``cross_validation``), if any.
+        self.cross_validation_source: Callable[[], Any] = lambda: None
         self.review_button = QPushButton(icon("audit"), "Review mistakes…")
         self.review_button.setToolTip("Look at each mistake large, next to the most similar "
                                       "images of both classes, and correct its label with "
@@ -225,6 +227,9 @@ class EvaluatePanel(QWidget):
                                                  ev.split, ev.mirror, self.history_source())
         else:
             figure, caveat = f"No {ev.split} image could be read", ""
+        cv = self.cross_validation_source()
+        if cv is not None:
+            caveat = f"{caveat} {cv.sentence()}".strip()
         head, _, rest = figure.partition(" of ")
         self.summary.setText(
             f"<b>{head}</b> of {html.escape(rest)}; "

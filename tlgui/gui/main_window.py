@@ -172,6 +172,7 @@ class MainWindow(QMainWindow):
         s.run_opened.connect(self._on_run_opened)
         self.evaluate_panel.evaluate_requested.connect(s.start_evaluation)
         self.evaluate_panel.history_source = s.validation_history
+        self.evaluate_panel.cross_validation_source = s.cross_validation
         self.evaluate_panel.mirror_box.toggled.connect(self._mirror_evaluation)
         for source in (s, self.predict_panel, self.review):
             source.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))

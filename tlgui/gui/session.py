@@ -31,6 +31,7 @@ from tlgui.gui.settings import LAST_RUN_KEY, add_recent_dataset, save_ticks, sav
 from tlgui.gui.workers import Job, start_job
 
 if TYPE_CHECKING:
+    from tlgui.core.cross_validation import CrossValidation
     from tlgui.core.dataset import Dataset
     from tlgui.core.metrics import Evaluation
     from tlgui.core.outcomes import ModelInfo, TrainSummary
@@ -406,6 +407,20 @@ class Session(SessionRuns, QObject):
         except (OSError, ValueError):
             return []
         return [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
+
+    def cross_validation(self) -> CrossValidation | None:
+        """The model's run's head cross-validated over every photo, when it was measured."""
+        if self.model is None or self.model.run is None:
+            return None
+        from tlgui.core.cross_validation import CrossValidation
+        from tlgui.core.runs import read_json
+
+        try:
+            status = read_json(self.model.run / "status.json")
+        except (OSError, ValueError):
+            return None
+        return CrossValidation.from_dict(status.get("cross_validation")) \
+            if isinstance(status, dict) else None
 
     def start_evaluation(self, part: str | None = None) -> None:
         """Classifies the validation images (or ``part``: ``test``) with the trained model."""
