@@ -43,8 +43,8 @@ CUDA_PACKAGES = ("nvidia.cublas", "nvidia.cuda_cupti", "nvidia.cuda_nvcc", "nvid
                  "nvidia.cusolver", "nvidia.cusparse", "nvidia.nccl", "nvidia.nvjitlink")
 WEIGHTS_DEST = "weights"  # sys._MEIPASS/weights: the first place tlgui.core.weights looks
 WEIGHT_SUFFIXES = (".h5", ".keras")
-# The app's default (MobileNetV2 at its default 160 px) must work with no download.
-REQUIRED_WEIGHTS = ("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5",)
+# The app's default (MobileNetV2 at its default 224 px, ADR 013) must work with no download.
+REQUIRED_WEIGHTS = ("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",)
 
 # Modules the app never imports at run time. Keras' other backends, TensorBoard and test
 # frameworks come in through blanket ``collect_submodules`` calls of the TensorFlow hook;

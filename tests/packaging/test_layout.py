@@ -13,9 +13,12 @@ import pytest
 from PIL import Image
 
 from tests.packaging.conftest import PACKAGING, load
+from tlgui.core import backbones
 
 REPO = PACKAGING.parent
-DEFAULT_WEIGHTS = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5"
+# Derived from the registry: the installer must carry the file the app's default loads.
+_SPEC = backbones.get(backbones.DEFAULT_BACKBONE)
+DEFAULT_WEIGHTS = _SPEC.weights_file(_SPEC.default_size)
 
 
 def test_layout_paths_exist(layout: ModuleType) -> None:
@@ -151,3 +154,8 @@ def test_dedupe_weights_hard_links_identical_files(build: ModuleType, tmp_path: 
     assert not (tmp_path / "a.h5").samefile(tmp_path / "c.h5")
     assert build.tree_bytes(tmp_path) == 2000
     assert (tmp_path / "b.h5").read_bytes() == b"x" * 1000
+
+
+def test_the_installer_requires_the_weights_of_the_default(layout: ModuleType) -> None:
+    # A default size changed in the registry (ADR 013) must change what installers carry.
+    assert layout.REQUIRED_WEIGHTS == (DEFAULT_WEIGHTS,)

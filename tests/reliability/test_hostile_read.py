@@ -226,7 +226,7 @@ def test_unreadable_config_shows_no_image_size(runs_root: Path, tmp_path: Path,
     assert r.image_size is None and "config.json is not readable" in r.reason
     assert main(["runs"]) == 0
     row = capsys.readouterr().out.splitlines()[1].split()
-    assert row[4] == "?"  # SIZE, not MobileNetV2's default 160
+    assert row[4] == "?"  # SIZE, not a guess from MobileNetV2's default
 
 
 def test_runs_output_escapes_planted_names(runs_root: Path, tmp_path: Path,

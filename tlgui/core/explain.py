@@ -8,7 +8,7 @@ position, so the Grad-CAM map is ``ReLU(sum_k W[k, c] A[:, :, k])`` up to a cons
 CAM of Zhou et al., 2016, which Grad-CAM generalises). It is computed in closed form from
 one forward pass, with no gradient tape: it works on every Keras backend, and a test
 checks it against the gradient definition. The map is as coarse as the backbone's last
-block (5 x 5 cells for MobileNetV2 at 160 px).
+block (7 x 7 cells for MobileNetV2 at 224 px).
 """
 
 from __future__ import annotations
