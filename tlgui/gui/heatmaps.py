@@ -1,6 +1,6 @@
 """Heat maps of what a model looked at, fetched from the engine and drawn over pictures.
 
-The engine computes each map (Grad-CAM, ``core.explain``) as a small grid, 5 x 5 cells
+The engine computes each map (Grad-CAM, ``core.explain``) as a small grid, 7 x 7 cells
 for MobileNetV2 at 224 px; the window keeps the grids per model and image, stretches them
 over the picture shown (the same interpolation, colours and opacity as the PNGs of
 ``tlgui predict --explain``, from ``core.heatmap``) and blends them with QPainter. Views
