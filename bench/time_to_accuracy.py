@@ -169,7 +169,11 @@ def _child_env(cache_dir: Path, data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(TLGUI_CACHE_DIR=str(cache_dir), TLGUI_DATA_DIR=str(data_dir / "data"),
                TLGUI_LOG_DIR=str(data_dir / "logs"), TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1",
+               # This checkout's tlgui, not the one the virtual environment was installed
+               # from (an editable install points at another worktree).
+               PYTHONPATH=os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH"))
+                                          if p))
     return env
 
 
