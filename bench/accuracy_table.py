@@ -178,11 +178,19 @@ def run_row(set_name: str, seed: int, name: str, r: dict[str, Any],
     reach = tta.time_to_reach(r, ref["final_val_accuracy"]) if name != "recipe" else None
     train = r.get("train_images") or len(r.get("train_files", []))
     cells = [set_name, str(seed), name, str(train), _pct(r["final_val_accuracy"]), test_cell,
-             flattery, _mirror_cell(r), f"{r['total_seconds']:.0f} s",
+             flattery, _cv_cell(r), _mirror_cell(r), f"{r['total_seconds']:.0f} s",
              f"{r['wall_seconds']:.0f} s",
              "-" if name == "recipe" else
              ("not reached" if reach is None else f"{reach:.0f} s")]
     return "| " + " | ".join(cells) + " |"
+
+
+def _cv_cell(r: dict[str, Any]) -> str:
+    """The head cross-validated over every train+validation photo after phase 1."""
+    cv = r.get("cross_validation")
+    if not cv:
+        return "-"
+    return f"{_pct(cv['accuracy'])} ({_pct(cv['low'])}–{_pct(cv['high'])}, {cv['total']})"
 
 
 def _mirror_cell(r: dict[str, Any]) -> str:
@@ -255,8 +263,9 @@ def report(results: dict[str, dict[int, dict[str, dict[str, Any]]]], args: argpa
     lines = [f"## Accuracy table ({machine}; {seconds:.0f} s in all)", "",
              f"Command: `{' '.join(sys.argv)}`", "",
              "| set | seed | run | train images | validation (final) | test (95% interval, "
-             "images) | best-epoch flattery | test with mirror (TTA) | training | process | "
-             "reaches recipe's validation |", "|" + "---|" * 11]
+             "images) | best-epoch flattery | phase-1 head cross-validated (all photos) | "
+             "test with mirror (TTA) | training | process | reaches recipe's validation |",
+             "|" + "---|" * 12]
     for set_name, by_seed in results.items():
         for seed, runs in by_seed.items():
             lines += [run_row(set_name, seed, n, r, runs["recipe"]) for n, r in runs.items()]

@@ -122,6 +122,8 @@ def run_tlgui_child(args: argparse.Namespace) -> None:
         "phase_accuracy": acc,
         "final_val_accuracy": acc.get("2", acc.get("1", math.nan)),
         "cache": dataclasses.asdict(cache.stats), "history": history, **test,
+        "cross_validation": result.cross_validation.to_dict()
+        if getattr(result, "cross_validation", None) else None,
     }
     Path(args.result).write_text(json.dumps(out, indent=1))
 
