@@ -27,6 +27,9 @@ FOLDS = 5
 # Beyond this many photos the validation share alone is large enough for a tight interval,
 # and the features of all of them (5 KB each) would be read into memory at once.
 MAX_ROWS = 20_000
+# Photos x classes: the head's work grows with both (20,000 photos of 100 classes take
+# about 15 s for the five folds on two cores); beyond, the figure is not worth the wait.
+MAX_WORK = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ class CrossValidation:
 def cross_validate(train: FeatureArray, train_labels: np.ndarray, val: FeatureArray | None,
                    val_labels: np.ndarray, num_classes: int, *, folds: int = FOLDS,
                    seed: int = 0, cancel: threading.Event | None = None,
-                   max_rows: int = MAX_ROWS) -> CrossValidation | None:
+                   max_rows: int = MAX_ROWS, settings: HeadSettings | None = None,
+                   ) -> CrossValidation | None:
     """Trains the head ``folds`` times on pooled features; measures each photo once.
 
     Args:
@@ -93,6 +97,7 @@ def cross_validate(train: FeatureArray, train_labels: np.ndarray, val: FeatureAr
         seed: the draw of the folds and the head's order of rows.
         cancel: checked between folds (``Cancelled``).
         max_rows: above this many photos nothing is measured (None).
+        settings: the head's recipe (default: phase 1's defaults, Adam 1e-3, 10 epochs).
 
     Returns:
         The figure, or None when there are too many photos, or too few for every class
@@ -103,12 +108,14 @@ def cross_validate(train: FeatureArray, train_labels: np.ndarray, val: FeatureAr
         parts.append((val, np.asarray(val_labels)))
     labels = np.concatenate([y for _, y in parts]).astype(np.int64)
     counts = np.bincount(labels, minlength=num_classes)
-    if len(labels) > max_rows or (counts[counts > 0] < 2).any() or (counts > 0).sum() < 2:
+    if len(labels) > max_rows or len(labels) * num_classes > MAX_WORK \
+            or (counts[counts > 0] < 2).any() or (counts > 0).sum() < 2:
         return None
     features = np.concatenate([gather(arr, 0, np.arange(len(y))) for arr, y in parts])
     folds = int(min(folds, counts[counts > 0].min()))
     probs = out_of_fold_probabilities([features.astype(np.float32)], labels, num_classes,
-                                      folds=folds, settings=HeadSettings(seed=seed),
+                                      folds=folds,
+                                      settings=settings or HeadSettings(seed=seed),
                                       cancel=cancel)
     correct = int((probs.argmax(axis=1) == labels).sum())
     low, high = wilson_interval(correct, len(labels))

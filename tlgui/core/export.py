@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from tlgui.core.devices import active_backend
-from tlgui.core.errors import Cancelled, DestinationExists, ExportError, UnsafeDestination
+from tlgui.core.errors import (
+    Cancelled,
+    ConfigError,
+    DestinationExists,
+    ExportError,
+    UnsafeDestination,
+)
 from tlgui.core.events import Report, StageProgress, ignore
 from tlgui.core.export_bridge import export_through_tensorflow
 from tlgui.core.export_files import (  # noqa: F401 - output_paths etc. are imported from here
@@ -41,6 +47,7 @@ from tlgui.core.export_files import (  # noqa: F401 - output_paths etc. are impo
     staged,
     staged_dir,
 )
+from tlgui.core.mirror_tta import has_mirror
 from tlgui.core.model_file import dataset_of, save_keras
 from tlgui.core.precision import float32_copy
 from tlgui.core.runs import MODEL_FILE, run_dataset
@@ -50,7 +57,7 @@ log = logging.getLogger(__name__)
 ONNX_OPSET = 17
 # Layers that only act in training; an exported model skips them.
 _TRAINING_ONLY = ("augmentation",)
-_KEPT_META = ("backbone", "epoch", "mirror_average")
+_KEPT_META = ("backbone", "epoch")
 
 
 def export_run(run: Path, fmt: str, out: Path, report: Report = ignore,
@@ -136,8 +143,11 @@ def export_model(model: Any, class_names: tuple[str, ...] | list[str], image_siz
     if mirror:
         from tlgui.core.mirror_tta import mirror_average
 
-        model = mirror_average(model)  # ConfigError for a model tlgui did not build
-        extra = {**(extra or {}), "mirror_average": True}
+        try:
+            model = mirror_average(model)
+        except ConfigError as exc:
+            raise ExportError(f"Cannot export {model_path.name if model_path else 'the model'} "
+                              f"with mirror averaging: {exc}") from exc
     if fmt != "keras" and active_backend() != "tensorflow":
         return export_through_tensorflow(model, names, image_size, fmt, Path(out),
                                          output_paths(fmt, Path(out)), report, cancel, extra,
@@ -205,7 +215,9 @@ def _export_keras(model: Any, names: tuple[str, ...], image_size: int, out: Path
     clean = inference_model(model)
     # A whitelist: run metadata may one day hold paths, which must not leave the machine.
     meta = {k: v for k, v in (extra or {}).items() if k in _KEPT_META}
-    meta.update(image_size=image_size, input="uint8 RGB [batch, height, width, 3], any size")
+    # Said by the model itself, never copied from the (untrusted) file it came from.
+    meta.update(image_size=image_size, input="uint8 RGB [batch, height, width, 3], any size",
+                mirror_average=has_mirror(clean))
     progress.step("Writing the .keras file")
     with staged([target], overwrite) as (tmp,):
         save_keras(clean, tmp, names, meta, overwrite=True)  # tmp is this export's own

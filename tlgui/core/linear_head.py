@@ -57,7 +57,8 @@ class LinearHead:
 
 def fit_head(features: np.ndarray, labels: np.ndarray, num_classes: int,
              settings: HeadSettings = HeadSettings(),
-             sample_weight: np.ndarray | None = None) -> LinearHead:
+             sample_weight: np.ndarray | None = None,
+             cancel: threading.Event | None = None) -> LinearHead:
     """Trains a softmax regression with mini-batch Adam, as Keras would, in numpy.
 
     Args:
@@ -66,6 +67,7 @@ def fit_head(features: np.ndarray, labels: np.ndarray, num_classes: int,
         num_classes: number of outputs (a class without rows still gets one).
         settings: the training recipe.
         sample_weight: per-row loss weights (e.g. inverse class frequency), or None.
+        cancel: checked every 32 steps (``Cancelled``).
 
     Returns:
         The fitted head.
@@ -86,6 +88,8 @@ def fit_head(features: np.ndarray, labels: np.ndarray, num_classes: int,
     for _ in range(settings.epochs):
         order = rng.permutation(n)
         for start in range(0, n, settings.batch_size):
+            if cancel is not None and step % 32 == 0 and cancel.is_set():
+                raise Cancelled("Cancelled.")
             rows = order[start:start + settings.batch_size]
             xb = x[rows]
             err = (softmax(xb @ weights + bias) - targets[rows]) * w_rows[rows, None]
@@ -173,7 +177,7 @@ def out_of_fold_probabilities(
         w = per_class[y] if counts.max() > 1.5 * counts[counts > 0].min() else None
         x = np.concatenate([v[train] for v in views])
         head = fit_head(x, np.tile(y, len(views)), num_classes, settings,
-                        None if w is None else np.tile(w, len(views)))
+                        None if w is None else np.tile(w, len(views)), cancel)
         out[test] = sum(head.probabilities(v[test]) for v in views) / len(views)
         if progress is not None:
             progress(k + 1, folds)

@@ -71,11 +71,21 @@ def mirror_average(model: Any) -> Any:
         ConfigError: the model is not a chain with a fixed-size ``resize`` layer (a file
             not trained by tlgui).
     """
-    import keras
-
     if has_mirror(model):
         return model
     layers = _chain(model)
+    try:
+        return _build(model, layers)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a crafted file: its layers do not chain as tlgui's do
+        raise ConfigError(f"Mirror averaging needs a classifier trained by tlgui ({exc}).") \
+            from exc
+
+
+def _build(model: Any, layers: list[Any]) -> Any:
+    import keras
+
     inputs = keras.Input((None, None, 3), dtype="uint8", name=INPUT_NAME)
     a = b = inputs
     mirror: list[Any] = []
@@ -86,6 +96,9 @@ def mirror_average(model: Any) -> Any:
         a = layer(a)
         b = layer(b) if mirror else a
         if layer.name == "resize":
+            if not isinstance(layer, keras.layers.Resizing):
+                raise ConfigError("Mirror averaging needs a classifier trained by tlgui (its "
+                                  "'resize' layer does not resize).")
             width = int(layer.width)
             mirror = _mirror(width)
             for part in mirror:
@@ -93,5 +106,13 @@ def mirror_average(model: Any) -> Any:
             mirror[1].set_weights([np.eye(width, dtype=np.float32)[::-1]])
     if not mirror:
         raise ConfigError("Mirror averaging needs a classifier with a resize layer.")
+    # The unmirrored branch must be the classifier itself: a graph that only looks like
+    # tlgui's (a crafted file) would otherwise give other answers without a word.
+    probe = np.random.default_rng(0).integers(0, 256, (1, width, width, 3), dtype=np.uint8)
+    own = np.asarray(keras.ops.convert_to_numpy(model(probe, training=False)), np.float64)
+    rebuilt = np.asarray(keras.ops.convert_to_numpy(keras.Model(inputs, a)(probe)), np.float64)
+    if own.shape != rebuilt.shape or not np.allclose(own, rebuilt, atol=1e-3):
+        raise ConfigError("Mirror averaging needs a classifier trained by tlgui (its layers "
+                          "are not one chain).")
     out = keras.layers.Average(dtype="float32", name=AVERAGE_NAME)([a, b])
     return keras.Model(inputs, out, name=f"{model.name}_mirror_average")

@@ -73,6 +73,8 @@ def validate_metadata(meta: dict[str, Any], path: Path) -> None:
         if value is not None and (not isinstance(value, str) or len(value) > 200
                                   or control_character(value) is not None):
             raise _refuse(path, f"{key} is not a short text on one line")
+    if "mirror_average" in meta and not isinstance(meta["mirror_average"], bool):
+        raise _refuse(path, "mirror_average is not true or false")
     for key in ("version", "epoch"):
         value = meta.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)

@@ -219,7 +219,14 @@ def load_config(run_path: Path) -> TrainConfig:
     data = read_json(run_path / "config.json")
     if not isinstance(data, dict):
         raise ValueError("config.json does not hold an object")
-    return TrainConfig.from_dict(data)
+    config = TrainConfig.from_dict(data)
+    if config.image_size is None:
+        from tlgui.core.backbones import DEFAULT_SIZE_BEFORE_ADR_013
+
+        # Runs write their size since ADR 013; one without it trained at the old default.
+        old = DEFAULT_SIZE_BEFORE_ADR_013.get(config.backbone)
+        config = config.replace(image_size=old) if old else config
+    return config
 
 
 def load_layers(run_path: Path) -> tuple[tuple[tuple[str, ...], bool], ...]:

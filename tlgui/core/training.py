@@ -34,6 +34,7 @@ from tlgui.core.events import (
     ignore,
 )
 from tlgui.core.intervals import summarize_validation
+from tlgui.core.linear_head import HeadSettings
 from tlgui.core.model import ClassifierModel
 from tlgui.core.model_file import DATASET_KEY, save_keras
 from tlgui.core.phase_fit import PhaseFitter
@@ -88,8 +89,15 @@ def _cross_validate(engine: PhaseFitter, config: TrainConfig, report: Report,
     if not engine.cached or feats is None or feats.pooled is None:
         return None
     val = engine.val_feats.pooled if engine.val_feats is not None else None
+    p1 = config.phase1
+    # The numpy head steps with Adam: phase 1's rate where phase 1 does too; its epochs,
+    # up to 30 (the folds multiply them).
+    rate = p1.learning_rate if p1.optimizer in ("adam", "adamw") else 1e-3
+    recipe = HeadSettings(epochs=min(30, max(1, p1.epochs)), learning_rate=rate,
+                          batch_size=config.batch_size, seed=config.seed)
     cv = cross_validate(feats.pooled, engine.labels_train, val, engine.labels_val,
-                        int(engine.n_classes), seed=config.seed, cancel=cancel)
+                        int(engine.n_classes), seed=config.seed, cancel=cancel,
+                        settings=recipe)
     if cv is not None:
         report(Notice("info", cv.sentence()))
     return cv

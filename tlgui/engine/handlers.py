@@ -220,7 +220,9 @@ class Handlers:
         run = params.get("run")
         if run:
             try:
-                name = TEST_EVALUATION_FILE if split == "test" else EVALUATION_FILE
+                # Only test/ measured beside validation images has a file of its own.
+                name = TEST_EVALUATION_FILE if params.get("split") == "test" and ds.validation \
+                    else EVALUATION_FILE
                 atomic_write_json(Path(run) / name, data)
             except OSError as exc:
                 report_notice(report, f"Cannot save the evaluation in {run}: {exc}")
@@ -303,8 +305,8 @@ class Handlers:
         from tlgui.core.predict import Predictor
 
         predictor = self.predictors.get(str(params.get("id")))
-        if predictor is None:  # a new engine: load the same file again
-            predictor = Predictor.load(Path(params["path"]))
+        if predictor is None:  # a new engine: load the same file again, as it was loaded
+            predictor = Predictor.load(Path(params["path"]), mirror=params.get("mirror") is True)
             self.predictors = {str(params.get("id")): predictor}
         paths = [Path(p) for p in params["paths"]]
         rows = predictor.predict_paths(paths, int(params.get("top_k", 3)), report, cancel,

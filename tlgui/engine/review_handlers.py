@@ -152,7 +152,8 @@ class ReviewHandlers:
             h = self.handlers
             predictor = h.predictors.get(str(source["predictor"]))
             if predictor is None:  # a new engine: load the same file again
-                predictor = Predictor.load(Path(source["path"]))
+                predictor = Predictor.load(Path(source["path"]),
+                                           mirror=source.get("mirror") == "yes")
                 h.predictors = {str(source["predictor"]): predictor}
             owner: object = predictor.loaded
             if self._explainer is None or self._explainer[0] is not owner:

@@ -221,20 +221,7 @@ class EvaluatePanel(QWidget):
         self.ev = ev
         n = len(ev.class_names)
         self.again_button.setEnabled(True)
-        wrong = len(ev.misses)
-        if ev.total:
-            figure, caveat = describe_evaluation(int(np.trace(ev.confusion)), ev.total,
-                                                 ev.split, ev.mirror, self.history_source())
-        else:
-            figure, caveat = f"No {ev.split} image could be read", ""
-        cv = self.cross_validation_source()
-        if cv is not None:
-            caveat = f"{caveat} {cv.sentence()}".strip()
-        head, _, rest = figure.partition(" of ")
-        self.summary.setText(
-            f"<b>{head}</b> of {html.escape(rest)}; "
-            + (f"{plural(wrong, 'mistake')}." if wrong else "no mistakes.")
-            + (f"<br><small>{html.escape(caveat)}</small>" if caveat else ""))
+        self.summary.setText(self._summary_text(ev))
         many = n > FEW
         if not many:  # a filter left from a bigger evaluation would hide classes unseen
             self.filter_edit.clear()
@@ -260,6 +247,20 @@ class EvaluatePanel(QWidget):
         self.show_pair(None)
         self._fill_matrix()
         self._fit_tables(n)
+
+    def _summary_text(self, ev: Evaluation) -> str:
+        if not ev.total:
+            return f"No {html.escape(ev.split)} image could be read, so there is no figure."
+        figure, caveat = describe_evaluation(int(np.trace(ev.confusion)), ev.total, ev.split,
+                                             ev.mirror, self.history_source())
+        cv = self.cross_validation_source()
+        if cv is not None:
+            caveat = f"{caveat} {cv.sentence()}".strip()
+        head, _, rest = figure.partition(" of ")
+        wrong = len(ev.misses)
+        return (f"<b>{head}</b> of {html.escape(rest)}; "
+                + (f"{plural(wrong, 'mistake')}." if wrong else "no mistakes.")
+                + (f"<br><small>{html.escape(caveat)}</small>" if caveat else ""))
 
     def show_test(self, ev: Evaluation) -> None:
         """The figure on ``test/``, measured once after training, under the summary."""

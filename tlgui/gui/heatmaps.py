@@ -55,10 +55,12 @@ class HeatSource:
         return cls(f"run:{run}", (("run", str(run)),), f"the model of run {run.name}")
 
     @classmethod
-    def of_predictor(cls, predictor_id: str, path: Path) -> HeatSource:
-        """A model loaded on the Predict tab."""
+    def of_predictor(cls, predictor_id: str, path: Path, mirror: bool = False) -> HeatSource:
+        """A model loaded on the Predict tab (``mirror``: loaded with mirror averaging, so
+        that a new engine loads it again the same way)."""
         return cls(f"predictor:{predictor_id}",
-                   (("predictor", predictor_id), ("path", str(path))), path.name)
+                   (("predictor", predictor_id), ("path", str(path)),
+                    ("mirror", "yes" if mirror else "")), path.name)
 
 
 def overlay_pixmap(base: QPixmap, heat: HeatMap) -> QPixmap:

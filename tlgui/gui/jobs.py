@@ -175,6 +175,7 @@ def predict(engine: EngineHost, predictor: PredictorInfo, paths: Sequence[Path],
         window says so on the folder's card: a user's mistake, not a failure).
     """
     data = engine.call("predict", {"id": predictor.id, "path": str(predictor.path),
+                                   "mirror": predictor.mirror,
                                    "paths": [str(p) for p in paths], "top_k": 3},
                        report, cancel)
     return [codec.prediction_from_data(item) for item in data]

@@ -165,6 +165,7 @@ class MainWindow(QMainWindow):
         s.training_finished.connect(tp.training_finished)
         s.training_finished.connect(self._on_training_finished)
         s.evaluation_ready.connect(self.evaluate_panel.show_evaluation)
+        s.evaluation_ready.connect(self._show_mirror_state)
         s.test_ready.connect(self.evaluate_panel.show_test)
         for gone in (s.training_started, s.run_opened):  # the test figure was another model's
             gone.connect(lambda *_a: self.evaluate_panel.test_line.hide())
@@ -284,9 +285,25 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{event.message}{count}", 1500 if finished else 4000)
 
     def _mirror_evaluation(self, on: bool) -> None:
-        self.session.mirror_evaluation = on
-        if self.evaluate_panel.again_button.isEnabled():
-            self.session.start_evaluation()  # the figure shown follows the box
+        s = self.session
+        s.mirror_evaluation = on
+        if s.busy:
+            s.evaluate_when_idle = s.evaluation is not None  # once the work at hand ends
+        elif self.evaluate_panel.again_button.isEnabled():
+            s.start_evaluation()  # the figure shown follows the box
+
+    def _show_mirror_state(self, ev: object) -> None:
+        # The box says how the figure shown was measured (an opened run's, too), unless
+        # the user changed it meanwhile: then the figure that follows the box is coming.
+        if self.session.evaluate_when_idle:
+            return
+        mirror = bool(getattr(ev, "mirror", False))
+        box = self.evaluate_panel.mirror_box
+        self.session.mirror_evaluation = mirror
+        if box.isChecked() != mirror:
+            box.blockSignals(True)
+            box.setChecked(mirror)
+            box.blockSignals(False)
 
     def _on_run_opened(self, result: Any, config: object) -> None:
         self.training_panel.show_run(result, config)  # type: ignore[arg-type]

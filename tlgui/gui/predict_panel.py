@@ -104,6 +104,7 @@ class PredictPanel(QWidget):
         self.output.finished.connect(self._refresh)
         self.offer_box: QMessageBox | None = None
         self._pending_model: Path | None = None
+        self._loading: Path | None = None  # the model file a running job loads
         self._inputs: list[Path] = []
         self._generation = 0
         self.closing = False
@@ -257,6 +258,7 @@ class PredictPanel(QWidget):
             self._refresh()
             return
         self._start_progress(f"Loading {path.name}…")
+        self._loading = path
         self.job = start_job("load-model", functools.partial(
                                  jobs.load_predictor, self.engine, path,
                                  mirror=self.mirror_box.isChecked()),
@@ -339,6 +341,7 @@ class PredictPanel(QWidget):
     def _on_finish(self) -> None:
         self.progress.setVisible(False)
         self.job = None
+        self._loading = None
         if self._pending_model is not None and not self.closing:
             path, self._pending_model = self._pending_model, None
             self.load_model(path)
@@ -380,18 +383,20 @@ class PredictPanel(QWidget):
         self.counts_label.setText(counts_text(self.cards))
 
     def _mirror_toggled(self, _on: bool) -> None:
-        if self.model_path is None:
+        # The model the user chose last: waiting, loading, or loaded.
+        target = self._pending_model or self._loading or self.model_path
+        if target is None:
             return  # the next model loaded follows the box
         inputs = list(self._inputs)
         self.clear()  # the answers shown came from the model without (or with) the mirror
-        self.load_model(self.model_path)
+        self.load_model(target)  # after a load in progress, loaded again with the box's state
         if inputs:
             self.predict(inputs)  # they wait on their cards until the model is loaded
 
     def _heat_toggled(self, on: bool) -> None:
         """Cards show heat maps of the loaded model while the box is ticked."""
         p = self.predictor
-        self.grid.cards.heat_source = HeatSource.of_predictor(p.id, p.path) \
+        self.grid.cards.heat_source = HeatSource.of_predictor(p.id, p.path, p.mirror) \
             if on and p is not None else None
         self.grid.viewport().update()
 

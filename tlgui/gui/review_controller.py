@@ -188,7 +188,8 @@ class ReviewController(QObject):
         if not items:
             self.status_message.emit("No classified image outside the dataset to label.")
             return None
-        source = (HeatSource.of_predictor(predictor.id, predictor.path), "") \
+        source = (HeatSource.of_predictor(predictor.id, predictor.path,
+                                         predictor.mirror), "") \
             if predictor is not None else (None, "Load a model first.")
         return self._open(items, "Label new images",
                           "Least sure first. A number key (or Space for the model's "

@@ -20,18 +20,18 @@ from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from tlgui.core import layer_tree
 from tlgui.core.config import TrainConfig
-from tlgui.core.events import RunStarted, StageProgress
+from tlgui.core.events import RunStarted
 from tlgui.engine import codec
 from tlgui.engine.codec import EngineCrashed
 from tlgui.gui import jobs
 from tlgui.gui.corrections_store import CorrectionStore
 from tlgui.gui.engine_settings import saved_devices
+from tlgui.gui.session_evaluation import SessionEvaluation
 from tlgui.gui.session_runs import SessionRuns
 from tlgui.gui.settings import LAST_RUN_KEY, add_recent_dataset, save_ticks, saved_ticks
 from tlgui.gui.workers import Job, start_job
 
 if TYPE_CHECKING:
-    from tlgui.core.cross_validation import CrossValidation
     from tlgui.core.dataset import Dataset
     from tlgui.core.metrics import Evaluation
     from tlgui.core.outcomes import ModelInfo, TrainSummary
@@ -46,7 +46,7 @@ def model_key(config: TrainConfig) -> tuple[Any, ...]:
             config.dropout, config.augment, config.seed)
 
 
-class Session(SessionRuns, QObject):
+class Session(SessionEvaluation, SessionRuns, QObject):
     """Dataset, model and training state shared by the panels."""
 
     dataset_changed = Signal(object)
@@ -83,7 +83,9 @@ class Session(SessionRuns, QObject):
         self.result: TrainSummary | None = None
         self.evaluation: Evaluation | None = None
         self.mirror_evaluation = False  # average each image with its mirror (the TTA box)
-        self._measure_test = False  # test/ is measured once, after the validation figure
+        # The run whose test/ is measured once, after its validation figure.
+        self._measure_test: Path | None = None
+        self.evaluate_when_idle = False  # asked while busy (the mirror box): evaluate after
         self.busy = ""
         self.model_problem = ""
         self.job: Job | None = None
@@ -272,8 +274,11 @@ class Session(SessionRuns, QObject):
         self.job = None
         self._set_busy("")
         if self._rebuild_pending:
+            self.evaluate_when_idle = False  # a new model: nothing trained to evaluate
             self.request_build()
         self.model_state_changed.emit()
+        if self.evaluate_when_idle and self.model is not None and self.model.trained:
+            QTimer.singleShot(0, self.start_evaluation)
 
     def ticks_changed(self) -> None:
         """Remembers the ticks for the next session and tells the panels."""
@@ -329,6 +334,7 @@ class Session(SessionRuns, QObject):
         assert self.dataset is not None and self.model is not None
         config = self.config_source()
         self.current_run = None
+        self._measure_test = None
         self._set_busy("training")
         self.training_started.emit(config)
         self.job = start_job(
@@ -388,62 +394,7 @@ class Session(SessionRuns, QObject):
         done = self.result is not None and self.result.trained
         self._job_done()
         if done:
-            self._measure_test = self.dataset is not None and bool(self.dataset.test)
+            both = self.dataset is not None and bool(self.dataset.test) \
+                and bool(self.dataset.validation)
+            self._measure_test = self.model.run if both and self.model is not None else None
             self.start_evaluation()
-
-    # -- evaluation ---------------------------------------------------------------
-    def validation_history(self) -> list[dict[str, Any]]:
-        """The epochs of the model's run (``val_accuracy`` each), or [] when unknown."""
-        if self.model is None:
-            return []
-        if self.result is not None and self.result.run == self.model.run:
-            return list(self.result.history)
-        if self.model.run is None:
-            return []
-        from tlgui.core.runs import read_json
-
-        try:
-            history = read_json(self.model.run / "history.json")
-        except (OSError, ValueError):
-            return []
-        return [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
-
-    def cross_validation(self) -> CrossValidation | None:
-        """The model's run's head cross-validated over every photo, when it was measured."""
-        if self.model is None or self.model.run is None:
-            return None
-        from tlgui.core.cross_validation import CrossValidation
-        from tlgui.core.runs import read_json
-
-        try:
-            status = read_json(self.model.run / "status.json")
-        except (OSError, ValueError):
-            return None
-        return CrossValidation.from_dict(status.get("cross_validation")) \
-            if isinstance(status, dict) else None
-
-    def start_evaluation(self, part: str | None = None) -> None:
-        """Classifies the validation images (or ``part``: ``test``) with the trained model."""
-        if self.model is None or self.dataset is None or self.busy or self.closing:
-            return
-        self._set_busy("evaluating")
-        self.progress.emit(StageProgress("predict", 0, 0, "Evaluating…"))
-        self.job = start_job(
-            "evaluate", functools.partial(jobs.evaluate, self.engine, self.dataset,
-                                          self.dataset_token, self.config_source().split,
-                                          self.model.run,
-                                          corrections=self.corrections.ref_data(),
-                                          mirror=self.mirror_evaluation, part=part),
-            on_progress=self.progress.emit, on_success=self._on_evaluated,
-            on_failure=self._fail("Evaluation failed"), on_finish=self._job_done)
-
-    def _on_evaluated(self, evaluation: Evaluation) -> None:
-        if evaluation.split == "test" and self.dataset is not None and self.dataset.validation:
-            self.test_ready.emit(evaluation)  # beside the validation figure, not instead
-            return
-        self.evaluation = evaluation
-        self.evaluation_ready.emit(evaluation)
-        if self._measure_test:
-            self._measure_test = False
-            # After this job's end: test/ chose nothing, so it is measured once, here.
-            QTimer.singleShot(0, functools.partial(self.start_evaluation, "test"))

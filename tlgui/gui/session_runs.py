@@ -17,6 +17,7 @@ from tlgui.core.errors import DatasetError
 from tlgui.core.run_catalog import same_folder
 from tlgui.core.runs import (
     EVALUATION_FILE,
+    TEST_EVALUATION_FILE,
     load_config,
     load_layers,
     load_summary,
@@ -119,6 +120,10 @@ class SessionRuns:
         self.run_opened.emit(self.result, info.config)
         if self.evaluation is not None:
             self.evaluation_ready.emit(self.evaluation)
+        with contextlib.suppress(OSError, ValueError):
+            test = evaluation_from_data(read_json(run / TEST_EVALUATION_FILE))
+            if test.split == "test":
+                self.test_ready.emit(test)  # measured once after that run's training
         self.status_message.emit(f"Opened run {run.name}")
 
     def _after_open(self) -> None:
