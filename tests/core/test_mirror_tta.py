@@ -141,3 +141,71 @@ def test_tflite_export_with_the_mirror_agrees(cm: ClassifierModel, tmp_path: Pat
         interpreter.invoke()
         got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
         np.testing.assert_allclose(got, want[i], atol=1e-4)
+
+
+def test_the_mirror_changes_the_evaluation_image_by_image(
+        cm: ClassifierModel, tmp_path: Path) -> None:
+    ds = scan(_dataset(tmp_path / "data"))
+    cache = PixelCache(tmp_path / "cache")
+    plain = evaluate_model(cm.model, SIZE, ds, "validation", cache=cache)
+    mirrored = evaluate_model(cm.model, SIZE, ds, "validation", cache=cache, mirror=True)
+    # The untrained model misses most images: their confidences show the averaging.
+    assert plain.misses and mirrored.misses
+    assert {(m.path, round(m.confidence, 6)) for m in plain.misses} != \
+        {(m.path, round(m.confidence, 6)) for m in mirrored.misses}
+
+
+def test_crafted_models_are_refused_with_a_reason(tmp_path: Path) -> None:
+    import keras
+
+    # A layer named "resize" that does not resize.
+    inputs = keras.Input((None, None, 3), dtype="uint8")
+    x = keras.layers.Rescaling(1.0, name="resize")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    fake = keras.Model(inputs, keras.layers.Dense(2, activation="softmax",
+                                                  name="classifier")(x))
+    with pytest.raises(ConfigError, match="does not resize"):
+        mirror_average(fake)
+    # Layers in tlgui's order that do not form its chain: a skip connection.
+    inputs = keras.Input((None, None, 3), dtype="uint8")
+    f = keras.layers.Rescaling(1.0, name="to_float")(inputs)
+    r = keras.layers.Resizing(SIZE, SIZE, name="resize")(f)
+    s = keras.layers.Rescaling(2.0, name="scale")(r)
+    joined = keras.layers.Add(name="join")([r, s])
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(joined)
+    branchy = keras.Model(inputs, keras.layers.Dense(2, activation="softmax",
+                                                     name="classifier")(pooled))
+    with pytest.raises(ConfigError, match="trained by tlgui"):
+        mirror_average(branchy)
+    path = tmp_path / "branchy.keras"
+    branchy.save(path)
+    with pytest.raises(ModelFileError, match=r"branchy\.keras"):
+        Predictor.load(path, mirror=True)
+
+
+def test_the_mirror_flag_in_a_file_is_checked_and_never_copied(
+        cm: ClassifierModel, tmp_path: Path) -> None:
+    from tlgui.core.model_file import save_keras
+
+    plain = export_model(cm.model, CLASSES, SIZE, "keras", tmp_path / "plain.keras")
+    assert load_classifier(plain[0]).meta.get("mirror_average") is False
+    bad = tmp_path / "bad.keras"
+    save_keras(cm.model, bad, CLASSES, {"image_size": SIZE, "mirror_average": "yes"})
+    with pytest.raises(ModelFileError, match="mirror_average"):
+        load_classifier(bad)
+    # A file that claims the mirror without holding it: the export says what it holds.
+    liar = tmp_path / "liar.keras"
+    save_keras(cm.model, liar, CLASSES, {"image_size": SIZE, "mirror_average": True})
+    again = export_model(load_classifier(liar).model, CLASSES, SIZE, "keras",
+                         tmp_path / "again.keras", extra=load_classifier(liar).meta)
+    assert load_classifier(again[0]).meta.get("mirror_average") is False
+
+
+def test_onnx_export_with_the_mirror_agrees(cm: ClassifierModel, tmp_path: Path) -> None:
+    import onnxruntime
+
+    out = export_model(cm.model, CLASSES, SIZE, "onnx", tmp_path / "m", mirror=True)
+    session = onnxruntime.InferenceSession(str(out[0]))
+    x = _images(3, seed=5)
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, _plain(mirror_average(cm.model), x), atol=1e-4)

@@ -256,3 +256,18 @@ def test_flatten_and_formats() -> None:
     assert [format_value(v) for v in (None, True, 0.0001, [1, 2], "adam")] == [
         "none", "yes", "0.0001", "1, 2", "adam"]
     assert [format_duration(s) for s in (None, 5, 75, 3725)] == ["–", "0:05", "1:15", "1:02:05"]
+
+
+def test_a_run_without_its_size_opens_at_the_size_it_trained_at(root: Path,
+                                                                tmp_path: Path) -> None:
+    # Written before ADR 013: no size in the config, trained at MobileNetV2's old 160 px.
+    old = make_run(root, "20261120-100000-old", tmp_path / "d",
+                   config=TrainConfig(weights="none", image_size=None, backbone="MobileNetV2"))
+    assert runs.load_config(old).image_size == 160
+    sized = make_run(root, "20261130-100000-new", tmp_path / "d",
+                     config=TrainConfig(weights="none", image_size=96, backbone="MobileNetV2"))
+    assert runs.load_config(sized).image_size == 96
+    other = make_run(root, "20261130-110000-b0", tmp_path / "d",
+                     config=TrainConfig(weights="none", image_size=None,
+                                        backbone="EfficientNetV2B0"))
+    assert runs.load_config(other).image_size is None  # its default never changed

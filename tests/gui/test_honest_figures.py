@@ -122,3 +122,55 @@ def test_test_folder_is_measured_once_after_training(  # type: ignore[no-untyped
     qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
     qtbot.wait(300)
     assert len(measured) == 1 and s.evaluation.split == "validation"
+
+
+def test_the_box_ticked_while_busy_takes_effect_after(  # type: ignore[no-untyped-def]
+        qtbot, window, tiny_dataset: Path) -> None:
+    win, s = window, window.session
+    s.open_dataset(tiny_dataset)
+    qtbot.waitUntil(lambda: s.model is not None and not s.busy, timeout=WAIT)
+    win.model_panel.set_config(TINY)
+    with qtbot.waitSignal(s.evaluation_ready, timeout=WAIT):
+        assert s.start_training()
+    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
+    assert not s.evaluation.mirror
+    box = win.evaluate_panel.mirror_box
+    s.start_evaluation()  # busy evaluating when the user ticks the box
+    assert s.busy == "evaluating"
+    box.setChecked(True)
+    qtbot.waitUntil(lambda: s.evaluation.mirror and not s.busy, timeout=WAIT)
+    assert box.isChecked() and "each averaged with its mirror" in \
+        win.evaluate_panel.summary.text()
+
+
+def test_an_opened_run_shows_its_test_figure_and_mirror_state(  # type: ignore[no-untyped-def]
+        qtbot, window, tmp_path: Path) -> None:
+    from tests.imagegen import make_dataset
+
+    root = tmp_path / "split"
+    for part, n in (("train", 8), ("validation", 4), ("test", 3)):
+        make_dataset(root / part, per_class=n, seed=len(part))
+    win, s = window, window.session
+    s.open_dataset(root)
+    qtbot.waitUntil(lambda: s.model is not None and not s.busy, timeout=WAIT)
+    win.model_panel.set_config(TINY)
+    win.evaluate_panel.mirror_box.setChecked(True)  # before training: used from the start
+    with qtbot.waitSignal(s.test_ready, timeout=WAIT):
+        assert s.start_training()
+    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
+    run = s.model.run
+    assert s.evaluation.mirror
+    line = win.evaluate_panel.test_line
+    shown = line.text()
+    assert "each averaged with its mirror" in shown
+    # Another training hides it (another model's figure); opening the run shows it again.
+    with qtbot.waitSignal(s.test_ready, timeout=WAIT):
+        assert s.start_training()
+    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
+    win.evaluate_panel.mirror_box.setChecked(False)
+    qtbot.waitUntil(lambda: not s.busy and not s.evaluation.mirror, timeout=WAIT)
+    with qtbot.waitSignal(s.test_ready, timeout=WAIT):
+        s.open_run(run)
+    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
+    assert not line.isHidden() and line.text() == shown
+    assert win.evaluate_panel.mirror_box.isChecked()  # that run's figure was mirrored
