@@ -10,12 +10,15 @@ symbolic links written once under ``--work`` (never inside the data).
 
 On each set and seed it runs, one after the other and each in its own process (through
 ``bench/time_to_accuracy.py``'s helpers), the published recipe (``reference_recipe.py``)
-and tlgui with each ``--tlgui`` setting (default: its defaults, ``image_size`` 224, and
-phase 2 off). It writes each run's raw JSON and log under ``--work/runs`` and prints:
+and tlgui with each ``--tlgui`` setting (default: its defaults, which train at 224 px since
+ADR 013; the old 160 px default; and phase 2 off). It writes each run's raw JSON and log
+under ``--work/runs`` and prints:
 
 * per run: validation and test accuracy (test with its 95% Wilson interval), for tlgui
-  how much choosing the best epoch may flatter its validation figure, wall times, and the
-  time to first reach the recipe's final validation accuracy;
+  how much choosing the best epoch may flatter its validation figure, the head
+  cross-validated over every training and validation photo after phase 1, the test
+  accuracy with each image averaged with its mirror (and that pass's time over the plain
+  one's), wall times, and the time to first reach the recipe's final validation accuracy;
 * per set: mean test accuracy across seeds with a 95% t interval, the error cut against
   the recipe, time to the recipe's accuracy over the recipe's whole time, and whether
   phase 2 ever ended below phase 1 on the test images (tlgui against tlgui with phase 2
@@ -302,7 +305,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tlgui", action="append", default=None, metavar="NAME=JSON",
                    help="a tlgui setting as NAME={partial TrainConfig}, e.g. "
                         "'tlgui 224={\"image_size\": 224}' (repeat; default: defaults, "
-                        "224 px, phase 2 off)")
+                        "160 px, phase 2 off)")
     p.add_argument("--resume", action="store_true",
                    help="reuse the raw JSON of runs already finished under --work")
     p.add_argument("--quick", action="store_true",
