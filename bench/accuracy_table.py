@@ -298,6 +298,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--weights", choices=("imagenet", "none"), default="imagenet",
                    help="'none' only for smoke runs (random initial weights)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per set (default 3)")
+    p.add_argument("--full-seeds", type=int, default=None,
+                   help="run the whole training part for the first N seeds only (default: "
+                        "all); the subsets, where the draw matters most, get every seed")
     p.add_argument("--sizes", type=int, nargs="*", default=None,
                    help=f"training photos per class of the subsets (default {SIZES})")
     p.add_argument("--epochs", type=int, default=None,
@@ -354,6 +357,8 @@ def main(argv: list[str] | None = None) -> None:
     for seed in range(args.seeds):
         sets = make_sets(data, work, seed, args.sizes, classes, per_class)
         for set_name, root in sets.items():
+            if set_name == "full" and args.full_seeds is not None and seed >= args.full_seeds:
+                continue
             out = work / "runs" / root.name / f"seed{seed}"
             results.setdefault(set_name, {})[seed] = run_set(root, args, seed, tlgui, out)
             # Written after every set, so that a run cut short still leaves a table.
