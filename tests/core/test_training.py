@@ -274,3 +274,24 @@ def test_the_run_keeps_the_size_it_trained_at(small_ds, isolated_dirs: Path) -> 
     result = run_training(small_ds, open_size, model=cm, run_root=isolated_dirs / "runs")
     config = json.loads((result.run.path / "config.json").read_text())
     assert config["image_size"] == 32
+
+
+def test_a_small_set_gets_enough_head_steps() -> None:
+    import numpy as np
+
+    from tlgui.core.frozen_features import ViewBatches
+    from tlgui.core.phase_fit import MIN_HEAD_STEPS, head_passes
+
+    # 10 photos of 5 classes: an epoch of 2 batches would be 2 steps; it goes 10 times
+    # over the photos instead, each time in a new order.
+    assert head_passes(50, 32) == 10 and head_passes(2568, 32) == 1
+    assert head_passes(125, 32) == 5 and head_passes(1, 32) == MIN_HEAD_STEPS
+    feats = np.arange(50, dtype=np.float32).reshape(1, 50, 1)
+    labels = np.arange(50) % 5
+    batches = ViewBatches(feats, labels, 5, None, 32, True, seed=0, passes=10)
+    assert len(batches) >= MIN_HEAD_STEPS - 4
+    seen = np.concatenate([batches[i][0][:, 0] for i in range(len(batches))])
+    assert sorted(seen.tolist()) == sorted(list(range(50)) * 10)  # every photo, 10 times
+    assert not np.array_equal(seen[:50], seen[50:100])  # a new order each pass
+    one = ViewBatches(feats, labels, 5, None, 32, True, seed=0)
+    assert len(one) == 2

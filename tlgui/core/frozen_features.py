@@ -287,12 +287,14 @@ class ViewBatches(PyDataset):  # type: ignore[misc]
     """Batches from cached views: each epoch every image shows one random view.
 
     Views are drawn among the first ``available`` ones, when an epoch's first batch is
-    asked for, so views computed between epochs are used from the next epoch on.
+    asked for, so views computed between epochs are used from the next epoch on. An epoch
+    goes ``passes`` times over the images, each time in a new order (a small set's epoch
+    would otherwise be one or two optimizer steps).
     """
 
     def __init__(self, feats: FeatureArray, labels: np.ndarray, classes: int,
                  weights: np.ndarray | None, batch_size: int, shuffle: bool, seed: int,
-                 available: int | None = None) -> None:
+                 available: int | None = None, passes: int = 1) -> None:
         super().__init__()
         self.feats = feats
         # Labels as integers, one-hot a batch at a time: 100,000 images of 500 classes
@@ -304,6 +306,7 @@ class ViewBatches(PyDataset):  # type: ignore[misc]
         self.shuffle = shuffle
         self.seed = seed
         self.available = feats.shape[0] if available is None else available
+        self.passes = max(1, passes)
         self.epoch = 0
         self._order = np.arange(len(labels))
         self._views: np.ndarray | None = None
@@ -311,7 +314,9 @@ class ViewBatches(PyDataset):  # type: ignore[misc]
 
     def _reshuffle(self) -> None:
         rng = np.random.default_rng(self.seed + self.epoch)
-        self._order = rng.permutation(len(self.y)) if self.shuffle else np.arange(len(self.y))
+        n = len(self.y)
+        self._order = np.concatenate([rng.permutation(n) for _ in range(self.passes)]) \
+            if self.shuffle else np.tile(np.arange(n), self.passes)
         self._views = None
 
     def views_of_epoch(self) -> np.ndarray:
@@ -324,7 +329,7 @@ class ViewBatches(PyDataset):  # type: ignore[misc]
         return self._views
 
     def __len__(self) -> int:
-        return math.ceil(len(self.y) / self.batch_size)
+        return math.ceil(len(self._order) / self.batch_size)
 
     def __getitem__(self, i: int) -> tuple[Any, ...]:
         idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
