@@ -209,3 +209,21 @@ def test_onnx_export_with_the_mirror_agrees(cm: ClassifierModel, tmp_path: Path)
     x = _images(3, seed=5)
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(got, _plain(mirror_average(cm.model), x), atol=1e-4)
+
+
+def test_a_fine_tuned_model_stays_in_inference_mode(tmp_path: Path) -> None:
+    # After phase 2 the backbone's layers are trainable: a graph that did not pin
+    # ``training=False`` would normalise with each batch's own statistics when called
+    # without it (plain Keras users of the export do that).
+    cm = ClassifierModel.build(TrainConfig(weights="none", image_size=SIZE), CLASSES)
+    spread_weights(cm, seed=5)
+    cm.backbone.trainable = True
+    tta = mirror_average(cm.model)
+    x = _images(4, seed=6)
+    np.testing.assert_allclose(np.asarray(tta(x)), _plain(tta, x), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(tta(x[:1])), _plain(tta, x)[:1], atol=1e-5)
+    out = export_model(cm.model, CLASSES, SIZE, "keras", tmp_path / "ft.keras", mirror=True)
+    import keras
+
+    plain_keras = keras.saving.load_model(out[0], safe_mode=True)
+    np.testing.assert_allclose(np.asarray(plain_keras(x)), _plain(tta, x), atol=1e-5)

@@ -93,8 +93,12 @@ def _build(model: Any, layers: list[Any]) -> Any:
         if (layer.name in _TRAINING_ONLY or isinstance(layer, keras.layers.Dropout)
                 or type(layer).__name__.startswith("Random")):
             continue
-        a = layer(a)
-        b = layer(b) if mirror else a
+        # Inference pinned in the graph, as tlgui builds its classifier (ADR 002): a caller
+        # of the exported model who leaves ``training`` out must not get batch statistics.
+        kwargs = {"training": False} if getattr(layer, "_call_has_training_arg", False) \
+            else {}
+        a = layer(a, **kwargs)
+        b = layer(b, **kwargs) if mirror else a
         if layer.name == "resize":
             if not isinstance(layer, keras.layers.Resizing):
                 raise ConfigError("Mirror averaging needs a classifier trained by tlgui (its "
@@ -110,7 +114,8 @@ def _build(model: Any, layers: list[Any]) -> Any:
     # tlgui's (a crafted file) would otherwise give other answers without a word.
     probe = np.random.default_rng(0).integers(0, 256, (1, width, width, 3), dtype=np.uint8)
     own = np.asarray(keras.ops.convert_to_numpy(model(probe, training=False)), np.float64)
-    rebuilt = np.asarray(keras.ops.convert_to_numpy(keras.Model(inputs, a)(probe)), np.float64)
+    rebuilt = np.asarray(keras.ops.convert_to_numpy(keras.Model(inputs, a)(probe)),
+                         np.float64)  # ``training`` left out: the graph must pin it
     if own.shape != rebuilt.shape or not np.allclose(own, rebuilt, atol=1e-3):
         raise ConfigError("Mirror averaging needs a classifier trained by tlgui (its layers "
                           "are not one chain).")
