@@ -36,11 +36,13 @@ def test_evaluate_gives_the_interval_and_the_mirror_on_demand(  # type: ignore[n
     assert f"Cross-validated over all {photos} photos" in text
     assert not s.evaluation.mirror and "mirror" not in text
 
-    # Ticking the box evaluates again, each image averaged with its mirror.
-    with qtbot.waitSignal(s.evaluation_ready, timeout=WAIT):
-        win.evaluate_panel.mirror_box.setChecked(True)
-    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
-    assert s.evaluation.mirror and s.evaluation.total == total
+    # Ticking the box evaluates again, each image averaged with its mirror; ticked while
+    # an evaluation runs, it takes effect once that one ends.
+    s.start_evaluation()
+    assert s.busy == "evaluating"
+    win.evaluate_panel.mirror_box.setChecked(True)
+    qtbot.waitUntil(lambda: s.evaluation.mirror and not s.busy, timeout=WAIT)
+    assert win.evaluate_panel.mirror_box.isChecked() and s.evaluation.total == total
     assert "each averaged with its mirror (95% interval" in win.evaluate_panel.summary.text()
     saved = json.loads((s.model.run / EVALUATION_FILE).read_text())
     assert saved["mirror"] is True
@@ -92,57 +94,6 @@ def test_the_model_tab_says_why_the_size(qtbot, window) -> None:  # type: ignore
     assert panel.size_note.text().startswith("160 px: about 2.0× less computation")
 
 
-def test_test_folder_is_measured_once_after_training(  # type: ignore[no-untyped-def]
-        qtbot, window, tmp_path: Path) -> None:
-    from tests.imagegen import make_dataset
-
-    root = tmp_path / "split"
-    for part, n in (("train", 8), ("validation", 4), ("test", 3)):
-        make_dataset(root / part, per_class=n, seed=len(part))
-    win, s = window, window.session
-    s.open_dataset(root)
-    qtbot.waitUntil(lambda: s.model is not None and not s.busy, timeout=WAIT)
-    win.model_panel.set_config(TINY)
-    measured: list[object] = []
-    s.test_ready.connect(measured.append)
-    with qtbot.waitSignal(s.test_ready, timeout=WAIT):
-        assert s.start_training()
-    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
-    line = win.evaluate_panel.test_line
-    assert not line.isHidden()
-    assert "of 9 test images classified correctly (95% interval" in line.text()
-    assert "measured once after training" in line.text() and "chose nothing" in line.text()
-    # The Evaluate tab itself stays on the validation images, and test/ is not measured
-    # again when they are.
-    assert s.evaluation.split == "validation"
-    saved = json.loads((s.model.run / "test_evaluation.json").read_text())
-    assert saved["split"] == "test" and sum(map(sum, saved["confusion"])) == 9
-    with qtbot.waitSignal(s.evaluation_ready, timeout=WAIT):
-        win.evaluate_panel.again_button.click()
-    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
-    qtbot.wait(300)
-    assert len(measured) == 1 and s.evaluation.split == "validation"
-
-
-def test_the_box_ticked_while_busy_takes_effect_after(  # type: ignore[no-untyped-def]
-        qtbot, window, tiny_dataset: Path) -> None:
-    win, s = window, window.session
-    s.open_dataset(tiny_dataset)
-    qtbot.waitUntil(lambda: s.model is not None and not s.busy, timeout=WAIT)
-    win.model_panel.set_config(TINY)
-    with qtbot.waitSignal(s.evaluation_ready, timeout=WAIT):
-        assert s.start_training()
-    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
-    assert not s.evaluation.mirror
-    box = win.evaluate_panel.mirror_box
-    s.start_evaluation()  # busy evaluating when the user ticks the box
-    assert s.busy == "evaluating"
-    box.setChecked(True)
-    qtbot.waitUntil(lambda: s.evaluation.mirror and not s.busy, timeout=WAIT)
-    assert box.isChecked() and "each averaged with its mirror" in \
-        win.evaluate_panel.summary.text()
-
-
 def test_an_opened_run_shows_its_test_figure_and_mirror_state(  # type: ignore[no-untyped-def]
         qtbot, window, tmp_path: Path) -> None:
     from tests.imagegen import make_dataset
@@ -159,10 +110,22 @@ def test_an_opened_run_shows_its_test_figure_and_mirror_state(  # type: ignore[n
         assert s.start_training()
     qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
     run = s.model.run
-    assert s.evaluation.mirror
+    assert s.evaluation.mirror and s.evaluation.split == "validation"
     line = win.evaluate_panel.test_line
     shown = line.text()
-    assert "each averaged with its mirror" in shown
+    assert not line.isHidden() and "each averaged with its mirror" in shown
+    assert "of 9 test images classified correctly" in shown
+    assert "measured once after training" in shown and "chose nothing" in shown
+    saved = json.loads((run / "test_evaluation.json").read_text())
+    assert saved["split"] == "test" and sum(map(sum, saved["confusion"])) == 9
+    # Evaluating again measures the validation images only.
+    measured: list[object] = []
+    s.test_ready.connect(measured.append)
+    with qtbot.waitSignal(s.evaluation_ready, timeout=WAIT):
+        win.evaluate_panel.again_button.click()
+    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT)
+    qtbot.wait(300)
+    assert not measured and s.evaluation.split == "validation"
     # Another training hides it (another model's figure); opening the run shows it again.
     with qtbot.waitSignal(s.test_ready, timeout=WAIT):
         assert s.start_training()
