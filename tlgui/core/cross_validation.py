@@ -14,14 +14,14 @@ twin of it), not the model kept after fine-tuning, and says so wherever it is sh
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
-from tlgui.core.intervals import CONFIDENCE, wilson_interval
+from tlgui.core.intervals import CrossValidation, wilson_interval
 from tlgui.core.linear_head import HeadSettings, out_of_fold_probabilities
 from tlgui.core.spill import FeatureArray, gather
+
+__all__ = ["FOLDS", "MAX_ROWS", "MAX_WORK", "CrossValidation", "cross_validate"]
 
 FOLDS = 5
 # Beyond this many photos the validation share alone is large enough for a tight interval,
@@ -30,53 +30,6 @@ MAX_ROWS = 20_000
 # Photos x classes: the head's work grows with both (20,000 photos of 100 classes take
 # about 15 s for the five folds on two cores); beyond, the figure is not worth the wait.
 MAX_WORK = 2_000_000
-
-
-@dataclass(frozen=True)
-class CrossValidation:
-    """The head's out-of-fold accuracy over every training and validation photo.
-
-    Attributes:
-        accuracy: share of photos the head classified correctly without having seen them.
-        correct: photos classified correctly.
-        total: photos measured.
-        low: lower end of the interval.
-        high: upper end of the interval.
-        folds: times the head was trained, each without one fold.
-    """
-
-    accuracy: float
-    correct: int
-    total: int
-    low: float
-    high: float
-    folds: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data (for the run folder's status)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: object) -> CrossValidation | None:
-        """The figure a run's status holds, or None when it is missing or not sound."""
-        if not isinstance(data, dict):
-            return None
-        try:
-            correct, total, folds = (int(data[k]) for k in ("correct", "total", "folds"))
-            accuracy, low, high = (float(data[k]) for k in ("accuracy", "low", "high"))
-        except (KeyError, TypeError, ValueError, OverflowError):
-            return None
-        if not (0 <= correct <= total and total > 0 and folds >= 2
-                and 0.0 <= low <= accuracy <= high <= 1.0):
-            return None
-        return cls(accuracy, correct, total, low, high, folds)
-
-    def sentence(self) -> str:
-        """One line for a person."""
-        return (f"Cross-validated over all {self.total:,} photos ({self.folds} folds, the "
-                f"head on the frozen backbone): {100 * self.accuracy:.1f}% "
-                f"({100 * CONFIDENCE:.0f}% interval {100 * self.low:.1f}–"
-                f"{100 * self.high:.1f}%), the phase-1 recipe measured on every photo.")
 
 
 def cross_validate(train: FeatureArray, train_labels: np.ndarray, val: FeatureArray | None,

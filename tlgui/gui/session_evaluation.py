@@ -17,7 +17,7 @@ from tlgui.gui import jobs
 from tlgui.gui.workers import start_job
 
 if TYPE_CHECKING:
-    from tlgui.core.cross_validation import CrossValidation
+    from tlgui.core.intervals import CrossValidation
     from tlgui.core.metrics import Evaluation
 
 
@@ -63,7 +63,7 @@ class SessionEvaluation:
         """The model's run's head cross-validated over every photo, when it was measured."""
         if self.model is None or self.model.run is None:
             return None
-        from tlgui.core.cross_validation import CrossValidation
+        from tlgui.core.intervals import CrossValidation
         from tlgui.core.runs import read_json
 
         try:
