@@ -54,6 +54,8 @@ def two_devices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return result
 
 
+# The two-device run takes ~40 s: `bash scripts/test.sh -m slow` (suite under 20 minutes).
+@pytest.mark.slow
 def test_two_devices_train_as_one(two_devices: dict[str, object]) -> None:
     seen = two_devices
     assert seen["jax_devices"] == ["cpu:0", "cpu:1"]
@@ -114,6 +116,7 @@ def test_two_processes_train_as_two_devices_of_one(
     assert [s["wrote_run"] for s in seen] == [True, False]
 
 
+@pytest.mark.slow  # shares the two-device run above
 def test_a_model_built_inside_the_run_trains_on_two_devices(
         two_devices: dict[str, object]) -> None:
     assert two_devices["inside_epochs"] == 3

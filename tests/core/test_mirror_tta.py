@@ -132,6 +132,7 @@ def test_evaluation_export_and_prediction_give_the_same_answers(
         Explainer.of(loaded)
 
 
+@pytest.mark.slow  # the TFLite converter takes ~18 s; ONNX and .keras are checked every run
 def test_tflite_export_with_the_mirror_agrees(cm: ClassifierModel, tmp_path: Path) -> None:
     import tensorflow as tf
     out = export_model(cm.model, CLASSES, SIZE, "tflite", tmp_path / "m", mirror=True)

@@ -76,6 +76,7 @@ class GapProbe:
 
 @pytest.mark.real_weights
 @pytest.mark.gui
+@pytest.mark.slow  # ~55 s of real training: `-m slow`; test_training_gui checks the loop often
 def test_no_stall_during_a_default_training_run_with_evaluation(  # type: ignore[no-untyped-def]
         qtbot, window, tmp_path: Path, real_weights_dir: Path, record_property) -> None:
     win = window

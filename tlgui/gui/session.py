@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, Signal
 
 from tlgui.core import layer_tree
 from tlgui.core.config import TrainConfig
@@ -85,6 +85,7 @@ class Session(SessionEvaluation, SessionRuns, QObject):
         self.mirror_evaluation = False  # average each image with its mirror (the TTA box)
         # The run whose test/ is measured once, after its validation figure.
         self._measure_test: Path | None = None
+        self._test_after: Path | None = None  # measured as soon as the job at hand ends
         self.evaluate_when_idle = False  # asked while busy (the mirror box): evaluate after
         self.busy = ""
         self.model_problem = ""
@@ -274,11 +275,11 @@ class Session(SessionEvaluation, SessionRuns, QObject):
         self.job = None
         self._set_busy("")
         if self._rebuild_pending:
-            self.evaluate_when_idle = False  # a new model: nothing trained to evaluate
+            # A new model: nothing trained to evaluate.
+            self.evaluate_when_idle, self._test_after = False, None
             self.request_build()
         self.model_state_changed.emit()
-        if self.evaluate_when_idle and self.model is not None and self.model.trained:
-            QTimer.singleShot(0, self.start_evaluation)
+        self._after_job()
 
     def ticks_changed(self) -> None:
         """Remembers the ticks for the next session and tells the panels."""
@@ -334,7 +335,7 @@ class Session(SessionEvaluation, SessionRuns, QObject):
         assert self.dataset is not None and self.model is not None
         config = self.config_source()
         self.current_run = None
-        self._measure_test = None
+        self._measure_test = self._test_after = None
         self._set_busy("training")
         self.training_started.emit(config)
         self.job = start_job(

@@ -10,8 +10,6 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QTimer
-
 from tlgui.core.events import StageProgress
 from tlgui.gui import jobs
 from tlgui.gui.workers import start_job
@@ -39,6 +37,7 @@ class SessionEvaluation:
     mirror_evaluation: bool
     evaluate_when_idle: bool
     _measure_test: Path | None
+    _test_after: Path | None
     progress: Any
     evaluation_ready: Any
     test_ready: Any
@@ -77,7 +76,8 @@ class SessionEvaluation:
         """Classifies the validation images (or ``part``: ``test``) with the trained model."""
         if self.model is None or self.dataset is None or self.busy or self.closing:
             return
-        self.evaluate_when_idle = False
+        if part is None:
+            self.evaluate_when_idle = False
         self._set_busy("evaluating")
         self.progress.emit(StageProgress("predict", 0, 0, "Evaluating…"))
         self.job = start_job(
@@ -97,10 +97,16 @@ class SessionEvaluation:
         self.evaluation_ready.emit(evaluation)
         run, self._measure_test = self._measure_test, None
         if run is not None and self.model is not None and self.model.run == run:
-            # After this job's end: test/ chose nothing, so it is measured once, here.
-            QTimer.singleShot(0, functools.partial(self._measure_test_of, run))
+            self._test_after = run  # once this job has ended (``_after_job``)
 
-    def _measure_test_of(self, run: Path) -> None:
-        if self.model is not None and self.model.run == run and self.dataset is not None \
+    def _after_job(self) -> None:
+        """Work asked for while a job ran, started now that none does: test/ measured once
+        after training (it chose nothing), then an evaluation the mirror box asked for."""
+        if self.busy or self.closing or self.model is None:
+            return
+        run, self._test_after = self._test_after, None
+        if run is not None and self.model.run == run and self.dataset is not None \
                 and self.dataset.test:
             self.start_evaluation("test")
+        elif self.evaluate_when_idle and self.model.trained:
+            self.start_evaluation()
