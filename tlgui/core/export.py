@@ -47,7 +47,7 @@ from tlgui.core.export_files import (  # noqa: F401 - output_paths etc. are impo
     staged,
     staged_dir,
 )
-from tlgui.core.mirror_tta import has_mirror
+from tlgui.core.mirror_tta import has_mirror, training_only
 from tlgui.core.model_file import dataset_of, save_keras
 from tlgui.core.precision import float32_copy
 from tlgui.core.runs import MODEL_FILE, run_dataset
@@ -55,8 +55,6 @@ from tlgui.core.runs import MODEL_FILE, run_dataset
 log = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
-# Layers that only act in training; an exported model skips them.
-_TRAINING_ONLY = ("augmentation",)
 _KEPT_META = ("backbone", "epoch")
 
 
@@ -183,9 +181,7 @@ def inference_model(model: Any, fixed_size: int | None = None) -> Any:
     import keras
 
     def skipped(layer: Any) -> bool:
-        if layer.name in _TRAINING_ONLY or isinstance(layer, keras.layers.Dropout):
-            return True
-        if type(layer).__name__.startswith("Random"):
+        if training_only(layer):
             return True
         return (fixed_size is not None and isinstance(layer, keras.layers.Resizing)
                 and (layer.height, layer.width) == (fixed_size, fixed_size))

@@ -28,6 +28,15 @@ AVERAGE_NAME = "mirror_average"
 _TRAINING_ONLY = ("augmentation",)
 
 
+def training_only(layer: Any) -> bool:
+    """True for a layer that acts only in training (augmentation, ``Random*``, dropout):
+    inference models, exported or mirrored, leave it out."""
+    import keras
+
+    return (layer.name in _TRAINING_ONLY or isinstance(layer, keras.layers.Dropout)
+            or type(layer).__name__.startswith("Random"))
+
+
 def has_mirror(model: Any) -> bool:
     """True when ``model`` already averages over the mirror (an export made with it)."""
     return any(layer.name == AVERAGE_NAME for layer in getattr(model, "layers", ()))
@@ -90,8 +99,7 @@ def _build(model: Any, layers: list[Any]) -> Any:
     a = b = inputs
     mirror: list[Any] = []
     for layer in layers:
-        if (layer.name in _TRAINING_ONLY or isinstance(layer, keras.layers.Dropout)
-                or type(layer).__name__.startswith("Random")):
+        if training_only(layer):
             continue
         # Inference pinned in the graph, as tlgui builds its classifier (ADR 002): a caller
         # of the exported model who leaves ``training`` out must not get batch statistics.
