@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 from pathlib import Path
@@ -168,3 +169,24 @@ def test_evaluation_and_predictions_round_trip() -> None:
     assert codec.prediction_from_data(codec.prediction_to_data(p)) == p
     e = Prediction(Path("gone.jpg"), error="no such file")
     assert codec.prediction_from_data(codec.prediction_to_data(e)) == e
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("confusion", [[1e999, 0], [0, 1]]),  # JSON's 1e999 is infinity: int() overflowed
+    ("confusion", [[-3, 0], [0, 1]]),
+    ("confusion", [[1.5, 0], [0, 1]]),
+    ("per_class", [["a", 1, 1, 1e999], ["b", 1, 1, 1]]),
+    ("accuracy", 1e999),
+    ("accuracy", -5),
+    ("misses", [["x.jpg", 0, 7, 0.5, 0.5]]),  # a class the model does not have
+    ("misses", [["x.jpg", 0, 1, 2.0, 0.5]]),
+    ("class_names", ["a", "a"]),
+])
+def test_an_edited_evaluation_file_is_refused_not_crashed_on(key: str, value: object) -> None:
+    """A run folder's evaluation.json may have been edited: opening a run expects
+    ValueError only, so every bad number must end as one."""
+    good = {"class_names": ["a", "b"], "split": "test", "confusion": [[1, 0], [0, 1]],
+            "per_class": [["a", 1, 1, 1], ["b", 1, 1, 1]], "accuracy": 1.0, "misses": []}
+    assert evaluation_from_data(json.loads(json.dumps(good))).accuracy == 1.0
+    with pytest.raises(ValueError, match="not an evaluation"):
+        evaluation_from_data(json.loads(json.dumps({**good, key: value})))

@@ -7,6 +7,7 @@ model and hands its output here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,22 +173,48 @@ def evaluation_to_data(ev: Evaluation) -> dict[str, Any]:
             "mirror": ev.mirror}
 
 
+def _fraction(value: Any, what: str) -> float:
+    """A share in [0, 1] (NaN allowed: nothing to measure), from a file that may be crafted."""
+    v = float(value)
+    if not (math.isnan(v) or 0.0 <= v <= 1.0):
+        raise ValueError(f"{what} {v!r} is not between 0 and 1")
+    return v
+
+
+def _count(value: Any, what: str, limit: int = 2**53) -> int:
+    v = float(value)
+    if not (0 <= v <= limit) or v != int(v):
+        raise ValueError(f"{what} {value!r} is not a whole number from 0 to {limit}")
+    return int(v)
+
+
 def evaluation_from_data(data: dict[str, Any]) -> Evaluation:
     """An evaluation from ``evaluation_to_data``.
+
+    The data may come from a run folder anyone could have edited: every number is checked
+    (an overflowing count or a label beyond the classes must not reach the panels).
 
     Raises:
         ValueError: the data does not describe an evaluation.
     """
     try:
         names = tuple(str(c) for c in data["class_names"])
-        confusion = np.asarray(data["confusion"], dtype=np.int64).reshape(len(names), len(names))
+        n = len(names)
+        if not n or len(set(names)) != n:
+            raise ValueError("class names missing or repeated")
+        cells = [_count(v, "count") for v in np.asarray(data["confusion"], dtype=object).ravel()]
+        confusion = np.asarray(cells, dtype=np.int64).reshape(n, n)
+        per_class = tuple(ClassMetrics(str(name), _fraction(p, "precision"),
+                                       _fraction(r, "recall"), _count(s, "support"))
+                          for name, p, r, s in data["per_class"])
+        misses = []
+        for p, t, pr, c, tp in data["misses"]:
+            t, pr = _count(t, "label", n - 1), _count(pr, "label", n - 1)
+            misses.append(Miss(Path(str(p)), t, pr, _fraction(c, "confidence"),
+                               _fraction(tp, "probability")))
         return Evaluation(
             class_names=names, split=str(data["split"]), confusion=confusion,
-            per_class=tuple(ClassMetrics(str(n), float(p), float(r), int(s))
-                            for n, p, r, s in data["per_class"]),
-            accuracy=float(data["accuracy"]),
-            misses=tuple(Miss(Path(str(p)), int(t), int(pr), float(c), float(tp))
-                         for p, t, pr, c, tp in data["misses"]),
-            mirror=data.get("mirror") is True)
-    except (KeyError, TypeError, ValueError) as exc:
+            per_class=per_class, accuracy=_fraction(data["accuracy"], "accuracy"),
+            misses=tuple(misses), mirror=data.get("mirror") is True)
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
         raise ValueError(f"not an evaluation: {exc}") from exc
