@@ -13,14 +13,11 @@ image" and takes the pictures::
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-from _window import pump_events
+from _window import ShotWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -52,35 +49,14 @@ def main() -> int:
     parser.add_argument("--per-class", type=int, default=30)
     parser.add_argument("--out", default=Path(__file__).parent, type=Path)
     args = parser.parse_args()
-    for var in ("TLGUI_SETTINGS_DIR", "TLGUI_DATA_DIR"):
-        os.environ.setdefault(var, tempfile.mkdtemp(prefix="tlgui-shots-"))
 
-    from PySide6.QtWidgets import QApplication
-
-    from tlgui.app import create_window
     from tlgui.core.config import PhaseConfig, TrainConfig
     from tlgui.gui.export_dialog import ExportDialog
-    from tlgui.gui.main_window import EVALUATE, MODEL, MainWindow
+    from tlgui.gui.main_window import EVALUATE, MODEL
 
     root = link_split(args.data, args.work / "split", args.per_class)
-    app, window = create_window([], restore_last=False)
-    assert isinstance(window, MainWindow)
-    win = window
-    win.move(0, 0)
-    win.resize(1280, 800)
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    def pump(seconds: float, until: Callable[[], bool] = lambda: False) -> None:
-        pump_events(app, seconds, until)
-
-    def shot(name: str, widget: object = None) -> None:
-        pump(1.0)
-        pump(15, lambda: not win.thumbnails._requested)
-        pump(0.5)
-        path = args.out / f"{name}.png"
-        (widget or win).grab().save(str(path))  # type: ignore[attr-defined]
-        print(path, flush=True)  # noqa: T201
-
+    shots = ShotWindow(args.out)
+    win, pump, shot = shots.win, shots.pump, shots.shot
     pump(180, lambda: win.compute_info is not None)
     s = win.session
     # The defaults with the weights folder, phase 2 shortened so the pictures come in a few
@@ -105,8 +81,7 @@ def main() -> int:
     dialog.show()
     shot("21-export-mirror", dialog)
     dialog.close()
-    win.close()
-    QApplication.processEvents()
+    shots.close()
     return 0
 
 

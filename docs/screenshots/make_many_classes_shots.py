@@ -11,13 +11,10 @@ it, and fills the Evaluate tab with a synthetic evaluation of those classes (the
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-from _window import pump_events
+from _window import ShotWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -29,35 +26,15 @@ def main() -> int:
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--out", default=Path(__file__).parent, type=Path)
     args = parser.parse_args()
-    for var in ("TLGUI_SETTINGS_DIR", "TLGUI_DATA_DIR"):
-        os.environ.setdefault(var, tempfile.mkdtemp(prefix="tlgui-shots-"))
 
     from many_classes import make_data, synthetic_evaluation
     from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QApplication
 
-    from tlgui.app import create_window
-    from tlgui.gui.main_window import EVALUATE, MainWindow
+    from tlgui.gui.main_window import EVALUATE
 
     make_data(args.data, 500, 6, 40, size=64)
-    app, window = create_window([], restore_last=False)
-    assert isinstance(window, MainWindow)
-    win = window
-    win.move(0, 0)
-    win.resize(1280, 800)
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    def pump(seconds: float, until: Callable[[], bool] = lambda: False) -> None:
-        pump_events(app, seconds, until)
-
-    def shot(name: str) -> None:
-        pump(1.0)
-        pump(15, lambda: not win.thumbnails._requested)
-        pump(0.5)
-        path = args.out / f"{name}.png"
-        win.grab().save(str(path))
-        print(path, flush=True)  # noqa: T201
-
+    shots = ShotWindow(args.out)
+    win, pump, shot = shots.win, shots.pump, shots.shot
     pump(180, lambda: win.compute_info is not None)
     s = win.session
     s.open_dataset(args.data, then=lambda: None)  # no model: only the tabs are shown
@@ -78,8 +55,7 @@ def main() -> int:
     top.selectRow(0)
     top.doubleClicked.emit(top.model().index(0, 0))
     shot("17-evaluate-500-classes")
-    win.close()
-    QApplication.processEvents()
+    shots.close()
     return 0
 
 

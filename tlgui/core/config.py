@@ -6,11 +6,12 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from tlgui.core.errors import ConfigError
 
 Optimizer = Literal["adam", "adamw", "rmsprop", "sgd"]
+Schedule = Literal["constant", "cosine"]
 AugmentMode = Literal["cached_views", "per_epoch", "off"]
 # NumPy's and Keras' seeds are unsigned 32-bit numbers.
 MAX_SEED = 2**32 - 1
@@ -65,12 +66,21 @@ class PhaseConfig:
         optimizer: one of adam, adamw, rmsprop, sgd.
         early_stopping_patience: stop after this many epochs without a better
             validation loss and restore the best weights; None disables it.
+        schedule: ``constant``, or ``cosine``: the rate falls epoch by epoch along half a
+            cosine, from ``learning_rate`` towards 0 at the phase's last planned epoch.
     """
 
     epochs: int = 10
     learning_rate: float = 1e-3
     optimizer: Optimizer = "adam"
     early_stopping_patience: int | None = 5
+    schedule: Schedule = "constant"
+
+    def rate(self, epoch: int) -> float:
+        """The learning rate of the phase's ``epoch`` (0 = its first)."""
+        if self.schedule != "cosine" or self.epochs <= 1:
+            return self.learning_rate
+        return self.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
 
 
 @dataclass(frozen=True)
@@ -213,6 +223,9 @@ def _check_phase(phase: PhaseConfig, key: str, names: Names) -> None:
     rate_name = names.get(f"{key}.learning_rate", f"The {key} learning rate")
     if _number(phase.learning_rate, rate_name) <= 0:
         raise ConfigError(f"{rate_name} must be above 0 (got {phase.learning_rate}).")
+    if phase.schedule not in get_args(Schedule):
+        raise ConfigError(f"Unknown {key} schedule '{phase.schedule}': use "
+                          f"{' or '.join(get_args(Schedule))}.")
     if phase.early_stopping_patience is not None:
         _whole(phase.early_stopping_patience,
                names.get(f"{key}.early_stopping_patience", f"The {key} patience"), 0)

@@ -245,7 +245,7 @@ class PhaseFitter:
             trainer.compile(optimizer=make_optimizer(pc), loss=loss, **accuracy_metrics())
         monitor = PhaseMonitor(trainer, phase, first_epoch, pc.epochs,
                                 pc.early_stopping_patience, self.report, self.cancel,
-                                history, on_best, pc.learning_rate)
+                                history, on_best, pc.rate)
         if baseline is not None and baseline.best is not None:
             monitor.start_from(baseline.best, baseline.best_epoch)
         monitor.batches = len(train)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -20,12 +21,14 @@ class PhaseMonitor(keras.callbacks.Callback):  # type: ignore[misc]
 
     def __init__(self, trainer: Any, phase: int, first_epoch: int, epochs: int,
                  patience: int | None, report: Report, cancel: threading.Event,
-                 history: list[dict[str, Any]], on_best: Any, lr: float) -> None:
+                 history: list[dict[str, Any]], on_best: Any,
+                 rate: Callable[[int], float]) -> None:
         super().__init__()
         self.trainer = trainer
         self.phase, self.first_epoch, self.epochs = phase, first_epoch, epochs
         self.patience, self.report, self.cancel = patience, report, cancel
-        self.history, self.on_best, self.lr = history, on_best, lr
+        self.history, self.on_best, self.rate = history, on_best, rate
+        self.lr = rate(0)
         self.best: tuple[float, float] | None = None
         self.best_epoch = 0
         self.best_weights: list[np.ndarray] | None = None
@@ -48,6 +51,10 @@ class PhaseMonitor(keras.callbacks.Callback):  # type: ignore[misc]
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.t_epoch = time.monotonic()
+        lr = self.rate(epoch)
+        if lr != self.lr:  # a schedule: the optimizer's rate is a variable, set per epoch
+            self.trainer.optimizer.learning_rate = lr
+            self.lr = lr
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.cancel.is_set():
