@@ -266,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "rmsprop", "sgd"])
     t.add_argument("--fine-tune-optimizer", default="adam",
                    choices=["adam", "adamw", "rmsprop", "sgd"])
+    t.add_argument("--fine-tune-schedule", default=defaults.phase2.schedule,
+                   choices=["constant", "cosine"], help="phase 2's rate over its epochs")
     t.add_argument("--patience", type=int, default=5, help="early stopping patience")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--augment", default="cached_views",

@@ -57,7 +57,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         weights_dir=args.weights_dir,
         phase1=PhaseConfig(args.epochs, args.lr, args.optimizer, args.patience),
         phase2=PhaseConfig(args.fine_tune_epochs, args.fine_tune_lr, args.fine_tune_optimizer,
-                           args.patience),
+                           args.patience, args.fine_tune_schedule),
         fine_tune_at=fine_tune_at,
         batch_size=args.batch_size,
         augment=AugmentConfig(mode=args.augment),

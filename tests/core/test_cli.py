@@ -132,3 +132,19 @@ def test_device_and_precision_options_reach_the_config() -> None:
     assert (cfg.device, cfg.precision) == ("cpu", "float32")
     cfg = _train_config(parser.parse_args(["--device", "gpu:1", "train", "d"]))
     assert (cfg.device, cfg.precision) == ("gpu:1", "auto")
+
+
+def test_the_fine_tuning_schedule_option_reaches_the_config() -> None:
+    from tlgui.cli import build_parser
+    from tlgui.cli_train import train_config as _train_config
+    from tlgui.core.config import TrainConfig
+
+    parser = build_parser()
+    default = _train_config(parser.parse_args(["train", "d"]))
+    assert default.phase2.schedule == TrainConfig().phase2.schedule
+    assert default.phase1.schedule == "constant"
+    for choice in ("constant", "cosine"):
+        cfg = _train_config(parser.parse_args(["train", "d", "--fine-tune-schedule", choice]))
+        assert cfg.phase2.schedule == choice
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "d", "--fine-tune-schedule", "linear"])

@@ -295,3 +295,42 @@ def test_a_small_set_gets_enough_head_steps() -> None:
     assert not np.array_equal(seen[:50], seen[50:100])  # a new order each pass
     one = ViewBatches(feats, labels, 5, None, 32, True, seed=0)
     assert len(one) == 2
+
+
+def test_a_cosine_schedule_sets_each_epochs_rate_in_the_optimizer(small_ds) -> None:
+    import keras
+
+    from tlgui.core.phase_monitor import PhaseMonitor
+
+    phase = PhaseConfig(epochs=4, learning_rate=1e-2, early_stopping_patience=None,
+                        schedule="cosine")
+    assert [round(phase.rate(e) / 1e-2, 3) for e in range(4)] == [1.0, 0.854, 0.5, 0.146]
+    assert PhaseConfig(epochs=4, learning_rate=1e-2).rate(3) == 1e-2  # constant: as before
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(phase.learning_rate),
+                  loss="categorical_crossentropy")
+    seen: list[float] = []
+
+    class Spy(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_train_batch_begin(self, batch: int, logs: object = None) -> None:
+            if batch == 0:
+                seen.append(float(keras.ops.convert_to_numpy(
+                    self.model.optimizer.learning_rate)))
+
+    history: list[dict[str, object]] = []
+    monitor = PhaseMonitor(model, 2, 1, phase.epochs, None, lambda _e: None,
+                           threading.Event(), history, lambda _e: None, phase.rate)
+    x, y = np.ones((8, 3), np.float32), np.eye(2, dtype=np.float32)[[0, 1] * 4]
+    model.fit(x, y, validation_data=(x, y), epochs=4, batch_size=4, verbose=0,
+              callbacks=[monitor, Spy()])
+    expected = [phase.rate(e) for e in range(4)]
+    np.testing.assert_allclose(seen, expected, rtol=1e-6)  # what the optimizer stepped with
+    np.testing.assert_allclose([h["learning_rate"] for h in history], expected, rtol=1e-6)
+
+
+def test_an_unknown_schedule_is_refused_before_training(small_ds) -> None:
+    from tlgui.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="schedule 'linear'"):
+        run_training(small_ds, TINY.replace(phase2=PhaseConfig(schedule="linear")),  # type: ignore[arg-type]
+                     write_run=False)

@@ -128,6 +128,8 @@ def test_settings_persist_between_sessions(qtbot, settings_dir: Path,  # type: i
     first.model_panel.set_config(TINY)
     first.model_panel.phase1.epochs.setValue(7)
     first.model_panel.phase2.rate.setValue(3e-5)
+    first.model_panel.phase1.schedule.setCurrentIndex(
+        first.model_panel.phase1.schedule.findData("cosine"))
     first.model_panel.backbones.setCurrentIndex(0)
     first.resize(701, 603)
     first.show()
@@ -143,6 +145,7 @@ def test_settings_persist_between_sessions(qtbot, settings_dir: Path,  # type: i
     cfg = second.model_panel.config()
     assert cfg.phase1.epochs == 7
     assert cfg.phase2.learning_rate == pytest.approx(3e-5)
+    assert cfg.phase1.schedule == "cosine"  # the "falling" choice, kept with the settings
     assert cfg.image_size == 32 and cfg.weights == "none"
     # The offscreen screen is narrower than the window's minimum width: compare heights.
     assert (second.geometry().y(), second.geometry().height()) == (geometry.y(),

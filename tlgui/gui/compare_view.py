@@ -51,6 +51,7 @@ for _p in (1, 2):
     SETTING_NAMES.update({f"phase{_p}.epochs": f"Phase {_p} epochs",
                           f"phase{_p}.learning_rate": f"Phase {_p} learning rate",
                           f"phase{_p}.optimizer": f"Phase {_p} optimizer",
+                          f"phase{_p}.schedule": f"Phase {_p} rate over the epochs",
                           f"phase{_p}.early_stopping_patience": f"Phase {_p} patience"})
 
 

@@ -29,40 +29,7 @@ from PySide6.QtWidgets import (
 from tlgui.core.backbones import REGISTRY, size_note
 from tlgui.core.config import AugmentConfig, PhaseConfig, TrainConfig
 from tlgui.gui.layer_tree_panel import LayerTreePanel
-
-TIPS = {
-    "backbone": "The pre-trained network that turns a photo into features. It learned from "
-                "1.4 million ImageNet photos; bigger ones are more accurate but slower.",
-    "image_size": "Photos are resized to this many pixels square before the network sees "
-                  "them. Larger keeps more detail but trains more slowly.",
-    "weights": "Where the network's starting knowledge comes from: the ImageNet weights "
-               "stored on this computer, or a weights file you pick.",
-    "epochs1": "How many times the model sees every training photo while only the new last "
-               "layer learns (the backbone stays as it is).",
-    "epochs2": "How many times the model sees every training photo while the ticked top "
-               "layers of the backbone are adjusted to your images. 0 skips this phase.",
-    "lr1": "How big a step the model takes when it learns from a mistake: too large and it "
-           "jumps around, too small and it learns slowly.",
-    "lr2": "Keep this small (about 100 times smaller than phase 1) so the pre-trained "
-           "knowledge is adjusted, not wiped out.",
-    "optimizer": "The learning rule. Adam works well almost always.",
-    "patience": "Stop the phase when validation accuracy has not improved for this many "
-                "epochs, and keep the best epoch's model.",
-    "batch": "How many photos the model looks at before each learning step. Smaller uses "
-             "less memory; 32 suits most computers.",
-    "augment": "Show the model altered copies of your photos so it learns what matters, not "
-               "how a photo happened to be taken. 'Fast' prepares a few fixed copies once.",
-    "flip": "Also learn from mirror images (left-right). Turn off when left and right "
-            "matter for your classes.",
-    "rotation": "Tilt photos at random by up to this many degrees.",
-    "zoom": "Zoom in or out at random by up to this share of the photo.",
-    "contrast": "Change contrast at random by up to this share.",
-}
-AUGMENT_MODES = (("cached_views", "Fast: a few fixed altered copies"),
-                 ("per_epoch", "Thorough: new copies every epoch (slow)"),
-                 ("off", "Off: the photos as they are"))
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-
+from tlgui.gui.model_texts import AUGMENT_MODES, OPTIMIZERS, SCHEDULES, TIPS
 
 
 class RateBox(QDoubleSpinBox):
@@ -120,6 +87,13 @@ class PhaseBox(QObject):
         self.epochs.setToolTip(TIPS[f"epochs{phase}"])
         self.rate = RateBox()
         self.rate.setToolTip(TIPS[f"lr{phase}"])
+        self.schedule = QComboBox()
+        for schedule, text in SCHEDULES:
+            self.schedule.addItem(text, schedule)
+        self.schedule.setToolTip(TIPS["schedule"])
+        self.rate_row = QHBoxLayout()
+        self.rate_row.addWidget(self.rate)
+        self.rate_row.addWidget(self.schedule, 1)
         self.optimizer = QComboBox()
         self.optimizer.addItems(OPTIMIZERS)
         self.optimizer.setSizeAdjustPolicy(
@@ -139,6 +113,7 @@ class PhaseBox(QObject):
         for w in (self.epochs, self.rate, self.patience):
             w.valueChanged.connect(self._emit)
         self.optimizer.currentIndexChanged.connect(self._emit)
+        self.schedule.currentIndexChanged.connect(self._emit)
         self.stop_early.toggled.connect(self._emit)
 
     def _emit(self, *_: object) -> None:
@@ -148,6 +123,7 @@ class PhaseBox(QObject):
         self.epochs.setValue(pc.epochs)
         self.rate.setValue(pc.learning_rate)
         self.optimizer.setCurrentText(pc.optimizer)
+        self.schedule.setCurrentIndex(max(0, self.schedule.findData(pc.schedule)))
         self.stop_early.setChecked(pc.early_stopping_patience is not None)
         self.patience.setValue(pc.early_stopping_patience or 5)
         self.patience.setEnabled(pc.early_stopping_patience is not None)
@@ -156,6 +132,7 @@ class PhaseBox(QObject):
         return PhaseConfig(
             epochs=self.epochs.value(), learning_rate=self.rate.value(),
             optimizer=self.optimizer.currentText(),  # type: ignore[arg-type]
+            schedule=self.schedule.currentData(),
             early_stopping_patience=self.patience.value() if self.stop_early.isChecked()
             else None)
 
@@ -239,7 +216,7 @@ class ModelPanel(QWidget):
             title = QLabel(f"<b>{box.title}</b>")
             grid.addWidget(title, 0, col)
             grid.addWidget(box.epochs, 1, col)
-            grid.addWidget(box.rate, 2, col)
+            grid.addLayout(box.rate_row, 2, col)
             grid.addWidget(box.optimizer, 3, col)
             grid.addLayout(box.stop_row, 4, col)
             grid.setColumnStretch(col, 1)
