@@ -28,7 +28,7 @@ OPTION_NAMES = {
     "phase1.epochs": "--epochs", "phase1.learning_rate": "--lr",
     "phase1.early_stopping_patience": "--patience",
     "phase2.epochs": "--fine-tune-epochs", "phase2.learning_rate": "--fine-tune-lr",
-    "phase2.early_stopping_patience": "--patience",
+    "phase2.early_stopping_patience": "--patience", "phase2.schedule": "--fine-tune-schedule",
 }
 
 

@@ -98,3 +98,24 @@ def test_runs_show_missing_run_in_a_fresh_process(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"error: No run 'no-such-run': give a run folder or a folder name in "
         f"{tmp_path / 'data' / 'runs'}."]
+
+
+def test_a_run_saved_before_a_setting_existed_compares_as_its_default(
+        runs_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    old = make_run(runs_root, "old", tmp_path / "d")
+    config = json.loads((old / "config.json").read_text())
+    for phase in ("phase1", "phase2"):
+        del config[phase]["schedule"]  # as written before the schedule setting
+    (old / "config.json").write_text(json.dumps(config))
+    make_run(runs_root, "new", tmp_path / "d")
+    make_run(runs_root, "falling", tmp_path / "d", config=TrainConfig(
+        weights="none", image_size=32, phase2=PhaseConfig(epochs=10, learning_rate=1e-4,
+                                                          schedule="cosine")))
+    assert main(["runs", "compare", "old", "new"]) == 0
+    assert "schedule" not in capsys.readouterr().out
+    assert main(["runs", "compare", "old", "falling"]) == 0
+    rows = {line.split()[0]: line.split()[1:]
+            for line in capsys.readouterr().out.splitlines()[2:] if line.strip()}
+    assert rows["phase2.schedule"] == ["constant", "cosine"]

@@ -297,7 +297,7 @@ def test_a_small_set_gets_enough_head_steps() -> None:
     assert len(one) == 2
 
 
-def test_a_cosine_schedule_sets_each_epochs_rate_in_the_optimizer(small_ds) -> None:
+def test_a_cosine_schedule_sets_each_epochs_rate_in_the_optimizer() -> None:
     import keras
 
     from tlgui.core.phase_monitor import PhaseMonitor
@@ -317,20 +317,33 @@ def test_a_cosine_schedule_sets_each_epochs_rate_in_the_optimizer(small_ds) -> N
                 seen.append(float(keras.ops.convert_to_numpy(
                     self.model.optimizer.learning_rate)))
 
-    history: list[dict[str, object]] = []
-    monitor = PhaseMonitor(model, 2, 1, phase.epochs, None, lambda _e: None,
-                           threading.Event(), history, lambda _e: None, phase.rate)
     x, y = np.ones((8, 3), np.float32), np.eye(2, dtype=np.float32)[[0, 1] * 4]
-    model.fit(x, y, validation_data=(x, y), epochs=4, batch_size=4, verbose=0,
-              callbacks=[monitor, Spy()])
     expected = [phase.rate(e) for e in range(4)]
-    np.testing.assert_allclose(seen, expected, rtol=1e-6)  # what the optimizer stepped with
-    np.testing.assert_allclose([h["learning_rate"] for h in history], expected, rtol=1e-6)
+    # Twice on the same optimizer, as an out-of-memory retry of the phase does: the
+    # second fit must start again from the first epoch's rate.
+    for _attempt in range(2):
+        seen.clear()
+        history: list[dict[str, object]] = []
+        monitor = PhaseMonitor(model, 2, 1, phase.epochs, None, lambda _e: None,
+                               threading.Event(), history, lambda _e: None, phase.rate)
+        model.fit(x, y, validation_data=(x, y), epochs=4, batch_size=4, verbose=0,
+                  callbacks=[monitor, Spy()])
+        np.testing.assert_allclose(seen, expected, rtol=1e-6)  # what the optimizer used
+        np.testing.assert_allclose([h["learning_rate"] for h in history], expected,
+                                   rtol=1e-6)
+
+
+def test_training_follows_the_phase_schedule(small_ds) -> None:
+    cfg = TINY.replace(phase2=PhaseConfig(epochs=3, learning_rate=1e-3,
+                                          early_stopping_patience=None, schedule="cosine"))
+    result = run_training(small_ds, cfg, write_run=False)
+    rates = [h["learning_rate"] for h in result.history]
+    np.testing.assert_allclose(rates, [1e-2, 1e-2, 1e-3, 7.5e-4, 2.5e-4], rtol=1e-6)
 
 
 def test_an_unknown_schedule_is_refused_before_training(small_ds) -> None:
     from tlgui.core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="schedule 'linear'"):
+    with pytest.raises(ConfigError, match="schedule 'linear' is unknown"):
         run_training(small_ds, TINY.replace(phase2=PhaseConfig(schedule="linear")),  # type: ignore[arg-type]
                      write_run=False)

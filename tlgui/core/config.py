@@ -224,7 +224,8 @@ def _check_phase(phase: PhaseConfig, key: str, names: Names) -> None:
     if _number(phase.learning_rate, rate_name) <= 0:
         raise ConfigError(f"{rate_name} must be above 0 (got {phase.learning_rate}).")
     if phase.schedule not in get_args(Schedule):
-        raise ConfigError(f"Unknown {key} schedule '{phase.schedule}': use "
+        what = names.get(f"{key}.schedule", f"The {key} schedule")
+        raise ConfigError(f"{what} {str(phase.schedule)[:40]!r} is unknown: use "
                           f"{' or '.join(get_args(Schedule))}.")
     if phase.early_stopping_patience is not None:
         _whole(phase.early_stopping_patience,

@@ -188,11 +188,17 @@ def _count(value: Any, what: str, limit: int = 2**53) -> int:
     return int(v)
 
 
+def _accuracy(confusion: np.ndarray) -> float:
+    total = int(confusion.sum())
+    return float(np.trace(confusion) / total) if total else float("nan")
+
+
 def evaluation_from_data(data: dict[str, Any]) -> Evaluation:
     """An evaluation from ``evaluation_to_data``.
 
-    The data may come from a run folder anyone could have edited: every number is checked
-    (an overflowing count or a label beyond the classes must not reach the panels).
+    The data may come from a run folder anyone could have edited: every count and label is
+    checked (an overflowing count or a label beyond the classes must not reach the panels),
+    and the per-class figures and the accuracy are computed again from the confusion matrix.
 
     Raises:
         ValueError: the data does not describe an evaluation.
@@ -204,9 +210,6 @@ def evaluation_from_data(data: dict[str, Any]) -> Evaluation:
             raise ValueError("class names missing or repeated")
         cells = [_count(v, "count") for v in np.asarray(data["confusion"], dtype=object).ravel()]
         confusion = np.asarray(cells, dtype=np.int64).reshape(n, n)
-        per_class = tuple(ClassMetrics(str(name), _fraction(p, "precision"),
-                                       _fraction(r, "recall"), _count(s, "support"))
-                          for name, p, r, s in data["per_class"])
         misses = []
         for p, t, pr, c, tp in data["misses"]:
             t, pr = _count(t, "label", n - 1), _count(pr, "label", n - 1)
@@ -214,7 +217,10 @@ def evaluation_from_data(data: dict[str, Any]) -> Evaluation:
                                _fraction(tp, "probability")))
         return Evaluation(
             class_names=names, split=str(data["split"]), confusion=confusion,
-            per_class=per_class, accuracy=_fraction(data["accuracy"], "accuracy"),
+            # Both follow from the checked matrix: a file's own rows could disagree with it
+            # or be missing (the tables read one row per class).
+            per_class=per_class_metrics(confusion, names),
+            accuracy=_accuracy(confusion),
             misses=tuple(misses), mirror=data.get("mirror") is True)
     except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
         raise ValueError(f"not an evaluation: {exc}") from exc

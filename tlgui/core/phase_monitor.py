@@ -51,10 +51,10 @@ class PhaseMonitor(keras.callbacks.Callback):  # type: ignore[misc]
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.t_epoch = time.monotonic()
-        lr = self.rate(epoch)
-        if lr != self.lr:  # a schedule: the optimizer's rate is a variable, set per epoch
-            self.trainer.optimizer.learning_rate = lr
-            self.lr = lr
+        # Set every epoch, not only when it changes: an out-of-memory retry fits the same
+        # optimizer again, which still holds the rate of the epoch that failed.
+        self.lr = self.rate(epoch)
+        self.trainer.optimizer.learning_rate = self.lr
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.cancel.is_set():

@@ -192,12 +192,16 @@ def compare_runs(runs: Sequence[Path]) -> Comparison:
     return Comparison(details, tuple(phases), tuple(class_names), differences(details))
 
 
+# Settings added after some runs were saved: a run without the key ran with this value.
+ADDED_LATER = {"phase1.schedule": "constant", "phase2.schedule": "constant"}
+
+
 def differences(details: Sequence[RunDetails]) -> tuple[ConfigDifference, ...]:
     """The settings (dataset and classes first, layer ticks last) whose values are not all
     the same."""
     rows = [{"dataset": str(d.record.dataset) if d.record.dataset else MISSING,
              "classes": list(d.class_names) if d.class_names else MISSING,
-             **flatten(d.config)} for d in details]
+             **(ADDED_LATER if d.config else {}), **flatten(d.config)} for d in details]
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]

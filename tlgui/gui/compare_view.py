@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlgui.core.run_compare import MISSING, Comparison, format_value
+from tlgui.gui.model_texts import SCHEDULES
 
 if TYPE_CHECKING:
     from tlgui.gui.comparison_plot import ComparisonPlot
@@ -80,6 +81,8 @@ def setting_text(key: str, value: Any) -> str:
     """A setting's value as shown: the dataset by its folder name."""
     if key == "dataset" and value is not MISSING:
         return Path(str(value)).name
+    if key.endswith(".schedule"):  # in the Model tab's words
+        return dict(SCHEDULES).get(str(value), format_value(value))
     return format_value(value)
 
 
