@@ -92,8 +92,8 @@ class PhaseBox(QObject):
             self.schedule.addItem(text, schedule)
         self.schedule.setToolTip(TIPS["schedule"])
         self.rate_row = QHBoxLayout()
-        self.rate_row.addWidget(self.rate)
-        self.rate_row.addWidget(self.schedule, 1)
+        self.rate_row.addWidget(self.rate, 1)
+        self.rate_row.addWidget(self.schedule)
         self.optimizer = QComboBox()
         self.optimizer.addItems(OPTIMIZERS)
         self.optimizer.setSizeAdjustPolicy(
