@@ -97,28 +97,22 @@ def main(argv: list[str] | None = None) -> None:
 
     variants: list[tuple[str, float]] = []
 
-    def decode_first() -> None:
+    def decode_first(model: Any = cm, batch: int = ff.FEATURE_BATCH, net: Any = None) -> None:
         c = cold()
-        fill_cache(samples, cm.image_size, c, lambda _e: None, cancel)
-        features(cm, c)
+        fill_cache(samples, model.image_size, c, lambda _e: None, cancel)
+        features(model, c, batch, net)
 
     bf16 = build("mixed_bfloat16")
     runs: list[tuple[str, Any]] = [
         ("decode first, then the backbone (training's order)", decode_first),
         ("decode while computing (no decoding pass)", lambda: features(cm, cold())),
-        ("decode first, batch 32", lambda: (fill_cache(samples, cm.image_size, c := cold(),
-                                                       lambda _e: None, cancel),
-                                            features(cm, c, 32))),
-        ("decode first, bfloat16 backbone", lambda: (fill_cache(
-            samples, cm.image_size, c := cold(), lambda _e: None, cancel),
-            features(bf16, c))),
+        ("decode first, batch 32", lambda: decode_first(batch=32)),
+        ("decode first, bfloat16 backbone", lambda: decode_first(bf16)),
     ]
     if args.xla:
         net = ff.feature_model(cm.backbone, cut)
         net.compile(jit_compile=True)
-        runs.append(("decode first, XLA feature network", lambda: (fill_cache(
-            samples, cm.image_size, c := cold(), lambda _e: None, cancel),
-            features(cm, c, net=net))))
+        runs.append(("decode first, XLA feature network", lambda: decode_first(net=net)))
     for name, fn in runs:
         _timed(name, fn, variants)
     base = variants[0][1]

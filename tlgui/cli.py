@@ -14,10 +14,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
 from tlgui.backend_import import import_keras_quietly, quiet_native_logs
-from tlgui.core.config import SplitConfig, TrainConfig, check_split
+from tlgui.core.config import Schedule, SplitConfig, TrainConfig, check_split
 from tlgui.core.entries import printable, printable_lines
 from tlgui.core.errors import ConfigError
 from tlgui.core.events import (
@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fine-tune-optimizer", default="adam",
                    choices=["adam", "adamw", "rmsprop", "sgd"])
     t.add_argument("--fine-tune-schedule", default=defaults.phase2.schedule,
-                   choices=["constant", "cosine"], help="phase 2's rate over its epochs")
+                   choices=get_args(Schedule), help="phase 2's rate over its epochs")
     t.add_argument("--patience", type=int, default=5, help="early stopping patience")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--augment", default="cached_views",
