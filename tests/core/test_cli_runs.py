@@ -119,3 +119,27 @@ def test_a_run_saved_before_a_setting_existed_compares_as_its_default(
     rows = {line.split()[0]: line.split()[1:]
             for line in capsys.readouterr().out.splitlines()[2:] if line.strip()}
     assert rows["phase2.schedule"] == ["constant", "cosine"]
+
+
+def test_a_run_saved_by_a_newer_tlgui_opens_with_its_known_settings(
+        runs_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tlgui.core.runs import load_config
+
+    newer = make_run(runs_root, "newer", tmp_path / "d", config=TrainConfig(
+        weights="none", image_size=32, phase2=PhaseConfig(epochs=7, learning_rate=3e-5)))
+    config = json.loads((newer / "config.json").read_text())
+    # Settings this version does not know, at the top and inside each nested group.
+    config["future_option"] = 1
+    for group in ("phase1", "phase2", "augment", "split"):
+        config[group]["warmup_epochs"] = 2
+    (newer / "config.json").write_text(json.dumps(config))
+    loaded = load_config(newer)
+    assert loaded.phase2.epochs == 7 and loaded.phase2.learning_rate == 3e-5
+    # "show" prints the file as it is, the unknown setting too; "compare" reads it.
+    assert main(["runs", "show", "newer"]) == 0
+    assert "phase1.warmup_epochs" in capsys.readouterr().out
+    make_run(runs_root, "today", tmp_path / "d")
+    assert main(["runs", "compare", "newer", "today"]) == 0
+    assert "phase2.epochs" in capsys.readouterr().out

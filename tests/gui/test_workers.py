@@ -7,9 +7,9 @@ import threading
 import time
 
 import pytest
-from PySide6.QtCore import QThread
+from PySide6.QtCore import Qt, QThread, QTimer
 
-from tlgui.core.errors import ConfigError
+from tlgui.core.errors import Cancelled, ConfigError
 from tlgui.core.events import BatchProgress, EpochEnded, StageProgress
 from tlgui.gui.workers import Job, running_jobs, stop_all
 
@@ -36,6 +36,36 @@ def test_success_order_and_result(qtbot) -> None:  # type: ignore[no-untyped-def
     assert seen["thread"] is not threading.main_thread()
     assert job.wait(10_000)
     assert not job.is_running() and job not in running_jobs()
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed", "cancelled"])
+def test_the_outcome_and_finished_arrive_in_one_turn(qtbot, outcome: str) -> None:  # type: ignore[no-untyped-def]
+    # The worker thread stalls between its outcome and its "finished" (a busy machine
+    # deschedules it): the GUI still never runs a turn in which the job has an outcome
+    # but has not finished (the CI failure of a Train button disabled beside "failed").
+    def work(report, cancel):  # type: ignore[no-untyped-def]
+        if outcome == "failed":
+            raise ConfigError("no")
+        if outcome == "cancelled":
+            raise Cancelled()
+        return 1
+
+    job = _job(work)
+    stall = lambda *_a: time.sleep(0.3)  # noqa: E731
+    getattr(job.worker, outcome).connect(stall, Qt.ConnectionType.DirectConnection)
+    finished_at_next_turn: list[bool] = []
+    ended = {"finished": False}
+    job.finished.connect(lambda: ended.update(finished=True))
+
+    def on_outcome(*_a: object) -> None:
+        QTimer.singleShot(0, lambda: finished_at_next_turn.append(ended["finished"]))
+
+    getattr(job, outcome).connect(on_outcome)
+    with qtbot.waitSignal(job.finished, timeout=10_000):
+        job.start()
+    qtbot.waitUntil(lambda: bool(finished_at_next_turn), timeout=5000)
+    assert finished_at_next_turn == [True]
+    assert job.wait(10_000)
 
 
 def test_failure_is_reported_with_the_error_and_logged(qtbot, caplog) -> None:  # type: ignore[no-untyped-def]

@@ -1,9 +1,9 @@
-"""Twenty train-and-cancel cycles through the GUI's worker: no leaked threads or memory.
+"""Twelve train-and-cancel cycles through the GUI's worker: no leaked threads or memory.
 
 Each cycle starts a training ``Job`` (a worker in a QThread, as the window does) and
 cancels it from the GUI thread when a progress event chosen by a seeded random draw
-arrives. After warm-up cycles, the thread counts must not grow and the resident memory
-must grow less than 15%.
+arrives. After warm-up cycles, the Python thread count must not grow, the native one's
+floor must not rise, and the resident memory must grow less than 15%.
 """
 
 from __future__ import annotations
@@ -91,10 +91,12 @@ def test_train_and_cancel_cycles(qtbot: Any, tmp_path: Path) -> None:
     assert outcomes == ["cancelled"] * CYCLES
     assert not running_jobs()
     assert max(threads[WARM_UP:]) <= threads[WARM_UP - 1]
-    # TensorFlow's pools start and retire threads as work comes (7 to 17 here): bounded,
-    # the second half of the session needs no more than the first.
+    # TensorFlow's pools start and retire threads as work comes: a count taken after a
+    # cycle swings by 8 or more (29 to 37 on a 2-core machine), so peaks say nothing. A
+    # leak raises the floor instead: one thread a cycle would put the second half's lowest
+    # count 6 above the first half's.
     half = CYCLES // 2
-    assert max(native[half:]) <= max(native[:half]) + 2
+    assert min(native[half:]) <= min(native[:half]) + 3
     growth = (rss[-1] - rss[WARM_UP - 1]) / rss[WARM_UP - 1]
     print(f"memory growth after warm-up: {growth:.1%}")
     assert growth < 0.15

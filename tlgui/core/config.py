@@ -145,18 +145,22 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Builds a config from ``to_dict`` output; unknown keys are ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        if isinstance(kwargs.get("phase1"), dict):
-            kwargs["phase1"] = PhaseConfig(**kwargs["phase1"])
-        if isinstance(kwargs.get("phase2"), dict):
-            kwargs["phase2"] = PhaseConfig(**kwargs["phase2"])
-        if isinstance(kwargs.get("augment"), dict):
-            kwargs["augment"] = AugmentConfig(**kwargs["augment"])
-        if isinstance(kwargs.get("split"), dict):
-            kwargs["split"] = SplitConfig(**kwargs["split"])
+        """Builds a config from ``to_dict`` output; unknown keys are ignored, nested ones too.
+
+        A run saved by a newer tlgui (a setting added since) then opens here with that
+        setting at this version's default, as a top-level one always did.
+        """
+        kwargs = _known_keys(cls, data)
+        for name, kind in (("phase1", PhaseConfig), ("phase2", PhaseConfig),
+                           ("augment", AugmentConfig), ("split", SplitConfig)):
+            if isinstance(kwargs.get(name), dict):
+                kwargs[name] = kind(**_known_keys(kind, kwargs[name]))
         return cls(**kwargs)
+
+
+def _known_keys(kind: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    known = {f.name for f in dataclasses.fields(kind)}
+    return {k: v for k, v in data.items() if k in known}
 
 
 def parse_devices(value: str | int | None) -> int | None:

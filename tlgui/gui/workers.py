@@ -118,6 +118,11 @@ class Job(QObject):
     ``cancelled``, ``finished`` last) in the GUI thread: the worker's own signals are
     queued to the job's slots, so anything connected to the job, including plain
     functions, runs in the GUI thread. ``ended`` follows once the thread has stopped.
+
+    The outcome is held until the worker's ``finished`` arrives and then repeated just
+    before it, in the same turn of the event loop: the worker thread may be descheduled
+    between its two emits, and nothing in the GUI may see a job's outcome while the job
+    still reads as running (a dialog saying "failed" beside a Train button still disabled).
     """
 
     progress = Signal(object)
@@ -138,6 +143,7 @@ class Job(QObject):
         self.qthread.started.connect(self.worker.run)
         self.qthread.finished.connect(self._on_thread_finished)
         self._started = False
+        self._outcome: tuple[Callable[..., None], tuple[object, ...]] | None = None
         w = self.worker
         w.progress.connect(self._on_progress)
         w.succeeded.connect(self._on_succeeded)
@@ -185,18 +191,22 @@ class Job(QObject):
 
     @Slot(object)
     def _on_succeeded(self, result: object) -> None:
-        self.succeeded.emit(result)
+        self._outcome = (self.succeeded.emit, (result,))
 
     @Slot(object)
     def _on_failed(self, error: object) -> None:
-        self.failed.emit(error)
+        self._outcome = (self.failed.emit, (error,))
 
     @Slot()
     def _on_cancelled(self) -> None:
-        self.cancelled.emit()
+        self._outcome = (self.cancelled.emit, ())
 
     @Slot()
     def _on_finished(self) -> None:
+        outcome, self._outcome = self._outcome, None
+        if outcome is not None:
+            emit, args = outcome
+            emit(*args)
         self.finished.emit()
 
     @Slot()
