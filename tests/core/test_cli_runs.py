@@ -143,3 +143,19 @@ def test_a_run_saved_by_a_newer_tlgui_opens_with_its_known_settings(
     make_run(runs_root, "today", tmp_path / "d")
     assert main(["runs", "compare", "newer", "today"]) == 0
     assert "phase2.epochs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("group", ["phase1", "phase2", "augment", "split"])
+def test_a_settings_group_that_is_not_an_object_is_refused(
+        runs_root: Path, tmp_path: Path, group: str) -> None:
+    import json
+
+    from tlgui.core.runs import load_config
+
+    run = make_run(runs_root, "edited", tmp_path / "d")
+    config = json.loads((run / "config.json").read_text())
+    config[group] = [1]
+    (run / "config.json").write_text(json.dumps(config))
+    # ValueError is what every opener of a run catches and names the file with.
+    with pytest.raises(ValueError, match=f"{group} is not an object"):
+        load_config(run)

@@ -149,12 +149,19 @@ class TrainConfig:
 
         A run saved by a newer tlgui (a setting added since) then opens here with that
         setting at this version's default, as a top-level one always did.
+
+        Raises:
+            ValueError: a group (``phase1``...) is there but is not an object: an edited
+                config.json would otherwise reach the window as a list in place of a phase.
         """
         kwargs = _known_keys(cls, data)
         for name, kind in (("phase1", PhaseConfig), ("phase2", PhaseConfig),
                            ("augment", AugmentConfig), ("split", SplitConfig)):
-            if isinstance(kwargs.get(name), dict):
-                kwargs[name] = kind(**_known_keys(kind, kwargs[name]))
+            if name not in kwargs:
+                continue
+            if not isinstance(kwargs[name], dict):
+                raise ValueError(f"{name} is not an object")
+            kwargs[name] = kind(**_known_keys(kind, kwargs[name]))
         return cls(**kwargs)
 
 
