@@ -159,3 +159,20 @@ def test_a_settings_group_that_is_not_an_object_is_refused(
     # ValueError is what every opener of a run catches and names the file with.
     with pytest.raises(ValueError, match=f"{group} is not an object"):
         load_config(run)
+
+
+@pytest.mark.parametrize(("group", "key", "value"), [
+    ("phase1", "epochs", "x"), ("phase2", "learning_rate", -1), ("split", "seed", "s"),
+    ("augment", "views", 0)])
+def test_a_setting_of_the_wrong_kind_is_refused_when_the_run_is_opened(
+        runs_root: Path, tmp_path: Path, group: str, key: str, value: object) -> None:
+    import json
+
+    from tlgui.core.runs import load_config
+
+    run = make_run(runs_root, "edited", tmp_path / "d")
+    config = json.loads((run / "config.json").read_text())
+    config[group][key] = value
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=key.replace("_", " ") if key != "seed" else "seed"):
+        load_config(run)

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from tlgui.core.atomic import atomic_write_json, atomic_write_text
-from tlgui.core.config import TrainConfig
+from tlgui.core.config import TrainConfig, check_train_config
 from tlgui.core.destinations import check_folder_output
 from tlgui.core.entries import EntryProblem, open_regular, printable
-from tlgui.core.errors import WriteError
+from tlgui.core.errors import ConfigError, WriteError
 from tlgui.core.json_bounds import loads_bounded
 from tlgui.core.outcomes import TrainSummary
 from tlgui.core.paths import runs_dir
@@ -220,6 +220,11 @@ def load_config(run_path: Path) -> TrainConfig:
     if not isinstance(data, dict):
         raise ValueError("config.json does not hold an object")
     config = TrainConfig.from_dict(data)
+    try:
+        # An edited file ("epochs": "x") would otherwise reach the window's spin boxes.
+        check_train_config(config)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from exc
     if config.image_size is None:
         from tlgui.core.backbones import DEFAULT_SIZE_BEFORE_ADR_013
 
